@@ -1,0 +1,24 @@
+"""Entry point: `python main.py --config configs/NAME.py [--workdir DIR] [--config.key=value ...]`.
+
+Only parses flags and dispatches to the job the config names (`config.job`); every job is an importable
+function `run(config, workdir)` listed in `stm_jax/jobs.py`.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file with get_config().")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (created if missing).")
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from stm_jax.jobs import run_job
+
+    run_job(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)

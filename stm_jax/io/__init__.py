@@ -1,0 +1,1 @@
+"""Image and mask file input/output shared by the data, inference and evaluation code."""

@@ -1,0 +1,29 @@
+"""Job registry: maps `config.job` to the function that runs it.
+
+Entries are 'module:function' strings so that importing one job never imports another's dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+JOBS = {
+    "segment": "stm_jax.inference.segment_job:run",
+    "evaluate": "stm_jax.evaluation.evaluate_job:run",
+    "score": "stm_jax.evaluation.score_job:run",
+    "train": "stm_jax.training.train_job:run",
+    "demo": "stm_jax.demo:run",
+}
+
+
+def run_job(config, workdir: str | None) -> None:
+    """Runs the job named by `config.job` with `workdir` (default: config.workdir or ./workdir)."""
+    name = config.get("job")
+    if name not in JOBS:
+        raise ValueError(f"config.job={name!r} is not one of {sorted(JOBS)}; fix the config file.")
+    module_name, function_name = JOBS[name].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    workdir = workdir or config.get("workdir") or "workdir"
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    function(config, workdir)
