@@ -1,0 +1,45 @@
+"""The 'score' job: DAVIS J&F of a folder of predicted PNGs, written as the official CSVs.
+
+Run (options in configs/score.py):
+  python main.py --config configs/score.py --workdir OUT --config.gt=DAVIS_ROOT \
+      --config.pred=PRED_DIR
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stm_jax.evaluation.davis import ScoringError, score_davis
+from stm_jax.evaluation.results import format_results, write_results_csv
+
+
+def run(config, workdir: str) -> None:
+    """Scores `config.pred` against `config.gt`, writes the two CSVs into `workdir`, prints a table.
+
+    Args:
+      config: ConfigDict with gt, pred, year, split, resolution, set_name, num_threads, sequences,
+        overlays (see configs/score.py).
+      workdir: output folder for the CSVs (and overlays).
+    """
+    if not config.gt or not config.pred:
+        raise ScoringError("set --config.gt=DAVIS_ROOT and --config.pred=PREDICTION_DIR")
+    sequences = [s for s in config.get("sequences", "").split(",") if s] or None
+    results = score_davis(
+        config.gt,
+        config.pred,
+        sequences,
+        year=config.year,
+        resolution=config.resolution,
+        split=config.split,
+        num_threads=config.get("num_threads") or None,
+    )
+    set_name = config.get("set_name") or config.split
+    global_csv, sequence_csv = write_results_csv(results, workdir, set_name)
+    print(format_results(results, set_name))
+    print(f"\nGlobal results saved in {global_csv}\nPer-sequence results saved in {sequence_csv}")
+    if config.get("overlays"):
+        from stm_jax.evaluation.overlay import write_davis_overlays
+
+        out = Path(workdir) / "overlays"
+        write_davis_overlays(config.gt, config.pred, results.sequences, out, config.resolution)
+        print(f"Overlays saved in {out}")
