@@ -7,7 +7,9 @@ function `run(config, workdir)` listed in `stm_jax/jobs.py`.
 from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file with get_config().")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file with get_config()."
+)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (created if missing).")
 flags.mark_flags_as_required(["config"])
 

@@ -1,0 +1,1 @@
+"""Video inference: the jitted per-frame step and whole-video segmentation."""

@@ -1,0 +1,1 @@
+"""The STM network: backbones, encoders, key/value heads, decoder, soft aggregation."""
