@@ -1,0 +1,111 @@
+"""DAVIS 2016/2017 video source reading the official on-disk layout.
+
+    <root>/ImageSets/<year>/<split>.txt        one sequence name per line
+    <root>/JPEGImages/<resolution>/<seq>/00000.jpg ...
+    <root>/Annotations/<resolution>/<seq>/00000.png ...   palette PNGs, ids 1..n, 255 void
+
+`resolution` is '480p' or 'Full-Resolution'. DAVIS 2016 read from a 2017 root (year='2016') merges
+every label > 0 and != 255 into one object (the 2017 release annotates 2016 sequences per instance).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
+from stm_jax.data.video import FileVideo
+
+RESOLUTIONS = ("480p", "Full-Resolution")
+
+
+def read_split_file(path: Path) -> list[str]:
+    """Reads sequence names from an ImageSets file.
+
+    Lines are sequence names (2017 style); lines holding paths (the 2016 release's
+    '/JPEGImages/480p/bear/00000.jpg /Annotations/...') give their sequence folder.
+
+    Args:
+      path: the split file.
+
+    Returns:
+      Sequence names in file order, without duplicates.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found. Check data root/year/split (DAVIS layout).")
+    names: list[str] = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        name = Path(line.split()[0]).parent.name if "/" in line else line
+        if name not in names:
+            names.append(name)
+    return names
+
+
+class DavisSource:
+    """Random-access DAVIS sequences (grain `MapDataset.source` compatible, picklable).
+
+    Args:
+      root: the DAVIS folder (holding ImageSets, JPEGImages, Annotations).
+      year: '2017' or '2016'.
+      split: 'train', 'val', ... (a file in ImageSets/<year>/).
+      resolution: '480p' or 'Full-Resolution'.
+      merge_objects: single-object (DAVIS-2016) view; defaults to year == '2016'.
+      on_bad_sample: 'error' raises on a missing or empty sequence; 'skip' logs and drops it.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        year: str = "2017",
+        split: str = "train",
+        resolution: str = "480p",
+        merge_objects: bool | None = None,
+        on_bad_sample: str = "error",
+    ) -> None:
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"DAVIS resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+        self.root = Path(root)
+        self.merge_objects = (str(year) == "2016") if merge_objects is None else merge_objects
+        self.skips = SkipLog()
+        check_on_bad_sample(on_bad_sample)
+        self.videos: list[FileVideo] = []
+        for name in read_split_file(self.root / "ImageSets" / str(year) / f"{split}.txt"):
+            try:
+                self.videos.append(self._index(name, resolution))
+            except DataError as error:
+                handle_bad(error, f"DAVIS/{name}", on_bad_sample, self.skips)
+        if not self.videos:
+            raise DataError(f"{self.root}: no usable DAVIS {year} {split} sequences found.")
+
+    def _index(self, name: str, resolution: str) -> FileVideo:
+        jpeg_dir = self.root / "JPEGImages" / resolution / name
+        ann_dir = self.root / "Annotations" / resolution / name
+        if not jpeg_dir.is_dir():
+            raise DataError(
+                f"{jpeg_dir}: sequence {name!r} is listed in the split file but absent on disk. "
+                "Download/extract it or remove it from the split file."
+            )
+        frames = sorted(jpeg_dir.glob("*.jpg"))
+        if not frames:
+            raise DataError(f"{jpeg_dir}: empty video (no .jpg frames). Re-extract the sequence.")
+        labels = [ann_dir / f"{frame.stem}.png" for frame in frames]
+        if not labels[0].is_file():
+            raise DataError(
+                f"{labels[0]}: first-frame annotation missing; it defines the objects. "
+                "Add it (palette PNG) or remove the sequence from the split file."
+            )
+        return FileVideo(
+            name=name,
+            frame_paths=tuple(str(p) for p in frames),
+            label_paths=tuple(str(p) if p.is_file() else None for p in labels),
+            merge_objects=self.merge_objects,
+        )
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> FileVideo:
+        return self.videos[index]
