@@ -54,13 +54,16 @@ def blob_sequence(
     return labels
 
 
-def perturb(rng: np.random.Generator, labels: np.ndarray, max_shift: int = 4) -> np.ndarray:
+def perturb(
+    rng: np.random.Generator, labels: np.ndarray, max_shift: int = 4, noise: float = 0.002
+) -> np.ndarray:
     """A prediction-like copy: per-frame random shifts, some eroded/dilated objects, label noise.
 
     Args:
       rng: random generator.
       labels: (T, H, W) uint8 label maps.
       max_shift: largest shift in pixels along each axis.
+      noise: fraction of pixels set to a random id (scattered false positives/negatives).
 
     Returns:
       (T, H, W) uint8 label maps with the same ids.
@@ -75,7 +78,7 @@ def perturb(rng: np.random.Generator, labels: np.ndarray, max_shift: int = 4) ->
             moved = cv2.dilate(moved, kernel)
         elif op == 2:
             moved = cv2.erode(moved, kernel)
-        noise = rng.random(frame.shape) < 0.002
+        noise = rng.random(frame.shape) < noise
         moved[noise] = rng.integers(0, int(labels.max(initial=0)) + 1, size=int(noise.sum()))
         out[t] = moved
     return out
