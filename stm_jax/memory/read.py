@@ -104,6 +104,8 @@ def read_chunked(
         values = values.reshape(num_objects, chunk_frames * positions, value_dim)
         scores = affinity(keys, query_keys, similarity)
         valid = jnp.repeat(valid, positions)
+        # Zero the values of invalid slots too: 0 weight times a stale non-finite value is still NaN.
+        values = jnp.where(valid[:, None], values, 0)
         return jnp.where(valid[:, None], scores, -jnp.inf), values
 
     if top_k:
