@@ -11,8 +11,10 @@ from stm_jax.evaluation.davis import ScoringError, score_davis
 from stm_jax.evaluation.metrics import db_statistics, frame_scores
 from stm_jax.evaluation.results import (
     GLOBAL_COLUMNS,
+    load_results,
     merge_results,
     read_results_csv,
+    save_results,
     write_results_csv,
 )
 from stm_jax.evaluation.synthetic import blob_sequence, perturb
@@ -93,11 +95,14 @@ def test_scorer_matches_metric_functions_and_csv_roundtrip(davis_tree, tmp_path)
         assert read_rows[name] == pytest.approx((j_mean, f_mean), abs=5e-4)
 
 
-def test_merge_of_halves_equals_whole(davis_tree):
+def test_merge_of_halves_equals_whole(davis_tree, tmp_path):
     gt_root, pred_root, _ = davis_tree
     whole = score_davis(gt_root, pred_root, progress=False, num_threads=1)
     first = score_davis(gt_root, pred_root, ["camel"], progress=False)
     second = score_davis(gt_root, pred_root, ["dogs", "bear"], progress=False)
+    # As two processes would: each saves its partial results, one process merges them.
+    first = load_results(save_results(first, tmp_path / "process0.json"))
+    second = load_results(save_results(second, tmp_path / "process1.json"))
     merged = merge_results([first, second], order=list(SEQUENCES))
     assert merged.global_scores() == whole.global_scores()  # exactly, not approximately
     assert merged.per_object_means() == whole.per_object_means()

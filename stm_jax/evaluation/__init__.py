@@ -6,12 +6,20 @@ merge_results, CSV I/O), `davis` (score_davis), `score_job` (the 'score' job), `
 """
 
 from stm_jax.evaluation.davis import ScoringError, score_davis, score_sequence_arrays
-from stm_jax.evaluation.results import Results, merge_results, write_results_csv
+from stm_jax.evaluation.results import (
+    Results,
+    load_results,
+    merge_results,
+    save_results,
+    write_results_csv,
+)
 
 __all__ = [
     "Results",
     "ScoringError",
+    "load_results",
     "merge_results",
+    "save_results",
     "score_davis",
     "score_sequence_arrays",
     "write_results_csv",

@@ -17,6 +17,7 @@ minimal quoting).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -131,6 +132,49 @@ def merge_results(partials: Iterable[Results], order: Sequence[str] | None = Non
             raise ValueError(f"sequences {missing} are scored but not in `order`")
         objects.sort(key=lambda o: (rank[o.sequence], o.object_id))
     return Results(tuple(objects))
+
+
+def save_results(results: Results, path: str | Path) -> Path:
+    """Saves per-frame scores as JSON (floats round-trip exactly), e.g. one file per process.
+
+    Args:
+      results: scores to save.
+      path: output .json file.
+
+    Returns:
+      The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"sequence": o.sequence, "object_id": o.object_id, "j": o.j.tolist(), "f": o.f.tolist()}
+        for o in results.objects
+    ]
+    path.write_text(json.dumps({"objects": rows}))
+    return path
+
+
+def load_results(path: str | Path) -> Results:
+    """Loads a file written by `save_results`.
+
+    Args:
+      path: the .json file.
+
+    Returns:
+      The Results, identical to the saved ones.
+    """
+    rows = json.loads(Path(path).read_text())["objects"]
+    return Results(
+        tuple(
+            ObjectScores(
+                r["sequence"],
+                int(r["object_id"]),
+                np.asarray(r["j"], dtype=np.float64),
+                np.asarray(r["f"], dtype=np.float64),
+            )
+            for r in rows
+        )
+    )
 
 
 def _fmt(value: float) -> str:
