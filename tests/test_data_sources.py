@@ -160,7 +160,7 @@ def test_tfds_sources_through_mock_data():
 def test_importing_data_package_does_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import stm_jax.data, stm_jax.data.tfds_sources, stm_jax.data.davis\n"
+        "import stm_jax.data, stm_jax.data.pipeline, stm_jax.data.registry, stm_jax.data.tfds_sources\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
         "assert 'tensorflow_datasets' not in sys.modules, 'tfds imported eagerly'\n"
     )

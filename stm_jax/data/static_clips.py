@@ -100,7 +100,9 @@ def paste_objects(
             warped_mask = (
                 cv2.warpAffine(mask.astype(np.uint8), m, (size, size), flags=cv2.INTER_NEAREST) > 0
             )
-            warped = cv2.warpAffine(patch, m, (size, size), flags=cv2.INTER_LINEAR)
+            warped = cv2.warpAffine(
+                patch, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
             frames[t][warped_mask] = warped[warped_mask]
             labels[t][warped_mask] = next_id
         next_id += 1

@@ -1,0 +1,113 @@
+"""Curriculum, frame sampling, object packing, augmentation and static-image clips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stm_jax.data.augment import AugmentParams, augment_clip
+from stm_jax.data.sampling import max_skip, pack_clip, pick_objects, sample_frame_indices
+from stm_jax.data.static_clips import image_to_clip, paste_objects, static_params
+from stm_jax.data.synthetic import make_synthetic_video
+from stm_jax.data.video import ImageRecord
+
+
+def test_max_skip_schedules():
+    stm = {"kind": "stm", "start": 0, "end": 25, "every": 3000}
+    assert [max_skip(s, stm) for s in (0, 2999, 3000, 74_999, 75_000, 10**6)] == [
+        0,
+        0,
+        1,
+        24,
+        25,
+        25,
+    ]
+    stcn = {
+        "kind": "stcn",
+        "total_steps": 1000,
+        "values": (5, 10, 15, 20, 25, 5),
+        "fractions": (0.1, 0.2, 0.3, 0.4, 0.9),
+    }
+    assert [max_skip(s, stcn) for s in (0, 99, 100, 250, 399, 400, 899, 900, 999)] == [
+        5,
+        5,
+        10,
+        15,
+        20,
+        25,
+        25,
+        5,
+        5,
+    ]
+    assert max_skip(123, {"kind": "constant", "value": 7}) == 7
+    with pytest.raises(ValueError, match="unknown"):
+        max_skip(0, {"kind": "cosine"})
+
+
+def test_sample_frame_indices_ordered_and_bounded():
+    rng = np.random.default_rng(0)
+    for skip in (0, 1, 5, 25):
+        for length in (3, 4, 10, 60):
+            idx = sample_frame_indices(rng, length, 3, skip)
+            gaps = np.diff(idx)
+            assert 0 <= idx[0] and idx[-1] < length
+            assert (gaps >= 1).all() and (gaps <= skip + 1).all()
+            if skip == 0:
+                assert (gaps == 1).all()
+    assert sample_frame_indices(rng, 2, 3, 5) in ([0, 0, 1], [0, 1, 1], [0, 0, 0], [1, 1, 1])
+    for _ in range(20):  # objects only from frame 7 on: the clip starts there
+        idx = sample_frame_indices(rng, 10, 3, 25, first_candidates=[7, 8, 9])
+        assert idx[0] >= 7 and idx == sorted(idx)
+
+
+def test_pick_and_pack_objects():
+    labels = np.zeros((2, 4, 5), np.uint8)
+    labels[:, 0, :] = 4  # object 4: 5 px per frame
+    labels[0, 1, 0] = 2  # object 2: 1 px in frame 0 (too small)
+    labels[1, 2, :3] = 7  # object 7 absent from frame 0: never kept
+    labels[:, 3, 4] = 255
+    ids = pick_objects(labels[0], np.random.default_rng(0), 3, min_pixels=2)
+    assert ids == [4]
+    sample = pack_clip(np.zeros((2, 4, 5, 3), np.uint8), labels, ids, max_objects=3)
+    assert sample["labels"].dtype == np.int32 and set(np.unique(sample["labels"])) == {0, 1}
+    assert (sample["labels"][:, 0, :] == 1).all() and sample["labels"][1, 2, 0] == 0
+    assert (
+        sample["void"][:, 3, 4].all()
+        and sample["void"].sum() == 2
+        and sample["labels"][0, 3, 4] == 0
+    )
+    assert sample["masks"].shape == (2, 4, 5, 4)
+    np.testing.assert_array_equal(sample["masks"].argmax(-1), sample["labels"])
+    np.testing.assert_array_equal(sample["masks"].sum(-1), 1.0)
+    np.testing.assert_array_equal(sample["object_valid"], [True, False, False])
+    assert sample["num_objects"] == 1
+
+
+def test_augment_clip_deterministic_cropped_and_covering():
+    video = make_synthetic_video(3, num_frames=3, height=48, width=64, num_objects=2)
+    params = AugmentParams(crop_size=32, resize_shorter=40)
+    a = augment_clip(video.frames, video.labels, np.random.default_rng(1), params)
+    b = augment_clip(video.frames, video.labels, np.random.default_rng(1), params)
+    c = augment_clip(video.frames, video.labels, np.random.default_rng(2), params)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+    assert a[0].shape == (3, 32, 32, 3) and a[1].shape == (3, 32, 32)
+    assert set(np.unique(a[1])) <= {0, 1, 2}
+    for seed in range(10):  # the crop covers frame 0's objects
+        _, labels = augment_clip(video.frames, video.labels, np.random.default_rng(seed), params)
+        assert {1, 2} <= set(np.unique(labels[0]))
+
+
+def test_image_to_clip_moves_frames_and_paste_adds_objects():
+    video = make_synthetic_video(5, num_frames=1, height=48, width=64, num_objects=2)
+    record = ImageRecord("img", video.frames[0], video.labels[0])
+    rng = np.random.default_rng(0)
+    frames, labels = image_to_clip(record, rng, 3, static_params(32, 40))
+    assert frames.shape == (3, 32, 32, 3)
+    assert not np.array_equal(labels[0], labels[1]) and not np.array_equal(labels[1], labels[2])
+    donor = ImageRecord("donor", np.full((20, 20, 3), 200, np.uint8), np.ones((20, 20), np.uint8))
+    pasted_frames, pasted = paste_objects(frames, labels, [donor], rng, min_pixels=10)
+    new_id = labels.max() + 1
+    assert (pasted == new_id).any(axis=(1, 2)).all()
+    assert (pasted_frames[pasted == new_id] == 200).all()
