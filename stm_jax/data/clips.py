@@ -75,6 +75,10 @@ class ClipMaker:
             try:
                 record = source[record_index]
                 sample = self._sample(record, source, shard, rng, skip)
+                # Workers ship batches through shared memory: send uint8 labels and no one-hot
+                # masks (4x the frames' bytes); `expand_batch` rebuilds them in the main process.
+                del sample["masks"]
+                sample["labels"] = sample["labels"].astype(np.uint8)
                 sample["skipped"] = np.int32(skipped)
                 return sample
             except DataError as error:

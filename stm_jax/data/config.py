@@ -52,7 +52,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     c.paste_prob = 0.5  # static images: chance of pasting 1..paste_max objects from other images
     c.paste_max = 3
     c.num_workers = 2  # grain worker processes (0: in the main process)
-    c.worker_buffer_size = 2
+    c.worker_buffer_size = 2  # batches each worker prepares ahead
+    c.read_threads = 2  # grain threads per process (or per worker) computing batches
     c.on_bad_sample = "error"  # or 'skip': log, count, draw another sample
     c.max_retries = 20
     c.seed = 0

@@ -93,6 +93,20 @@ def make_record_stream(config, process_index: int, process_count: int):
     return mixed, sources, shards, skips
 
 
+def expand_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Restores the trainer's format from a shipped batch: int32 labels, one-hot float32 masks.
+
+    Args:
+      batch: frames, labels (uint8), void, object_valid, num_objects.
+
+    Returns:
+      The batch with labels int32 [B,T,H,W] and masks float32 [B,T,H,W,O+1].
+    """
+    labels = batch["labels"].astype(np.int32)
+    slots = np.arange(batch["object_valid"].shape[-1] + 1, dtype=np.int32)
+    return dict(batch, labels=labels, masks=(labels[..., None] == slots).astype(np.float32))
+
+
 class TrainIterator(grain.DatasetIterator):
     """Batches for the trainer; counts skipped bad samples; checkpointable with orbax.
 
@@ -109,8 +123,10 @@ class TrainIterator(grain.DatasetIterator):
         start_step: int = 0,
         buffer_size: int = 2,
         source_skips: list[SkipLog] | None = None,
+        read_threads: int = 2,
     ) -> None:
         super().__init__()
+        self._threads = read_threads
         self._dataset, self._num_workers, self._buffer = dataset, num_workers, buffer_size
         self._start_step = int(start_step)
         self._source_skips = source_skips or []
@@ -119,7 +135,10 @@ class TrainIterator(grain.DatasetIterator):
 
     def _build(self, start_step: int):
         ds = self._dataset[start_step:] if start_step else self._dataset
-        it = ds.to_iter_dataset()
+        # Elements are whole batches: a small read-ahead bounds memory (grain's default is 500).
+        it = ds.to_iter_dataset(
+            grain.ReadOptions(num_threads=self._threads, prefetch_buffer_size=2)
+        )
         if self._num_workers > 0:
             options = grain.MultiprocessingOptions(
                 num_workers=self._num_workers, per_worker_buffer_size=self._buffer
@@ -130,7 +149,7 @@ class TrainIterator(grain.DatasetIterator):
     def __next__(self) -> dict[str, np.ndarray]:
         batch = dict(next(self._inner))
         self._skipped += int(batch.pop("skipped").sum())
-        return batch
+        return expand_batch(batch)
 
     def get_state(self) -> dict:
         return {
@@ -152,7 +171,7 @@ class TrainIterator(grain.DatasetIterator):
             self._inner.start_prefetch()
 
     def close_inner(self) -> None:
-        if hasattr(self._inner, "close"):
+        if hasattr(getattr(self, "_inner", None), "close"):
             self._inner.close()
 
     def close(self) -> None:
@@ -192,7 +211,12 @@ def make_train_iterator(
         process_index, process_count = jax.process_index(), jax.process_count()
     dataset, skips, _ = make_train_dataset(config, process_index, process_count)
     return TrainIterator(
-        dataset, int(config.num_workers), step, int(config.worker_buffer_size), skips
+        dataset,
+        int(config.num_workers),
+        step,
+        int(config.worker_buffer_size),
+        skips,
+        int(config.get("read_threads", 2)),
     )
 
 
