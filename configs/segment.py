@@ -1,0 +1,18 @@
+"""Segment your own video: a folder of frames plus a palette PNG with the first frame's objects.
+
+Run:
+  python main.py --config configs/segment.py --workdir OUT \
+      --config.data.frames=/videos/dog/frames --config.data.first_mask=/videos/dog/00000.png \
+      --config.checkpoint=/weights/STM_weights.pth
+Frames are read in name order (.jpg/.jpeg/.png); the mask's palette indices are object ids (0 =
+background, 1..10). Writes OUT/predictions/<video>/<frame>.png with the frames' names, and, with
+--config.overlays=True, an overlay animation and a contact sheet.
+"""
+
+from configs.common import segment_config
+
+
+def get_config():
+    config = segment_config()
+    config.data.layout = "folder"
+    return config

@@ -1,0 +1,41 @@
+"""Loading model weights for inference: an official `.pth` or a stm_jax training checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+
+from stm_jax.model.config import ModelConfig
+
+
+def load_model(config) -> tuple[ModelConfig, dict]:
+    """Returns (model config, variables on device) from `config.checkpoint`.
+
+    A `.pth` file is converted strictly with `config.model`; a directory is a stm_jax training
+    workdir or checkpoint, which carries its own model config (only `max_objects` and `top_k` of
+    `config.model`, inference-time switches, are taken from the run config).
+    """
+    path = config.get("checkpoint", "")
+    if not path:
+        raise ValueError(
+            "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights) "
+            "or --config.checkpoint=<stm_jax training workdir>."
+        )
+    path = Path(path)
+    if path.suffix == ".pth":
+        from stm_jax.convert.official import load_official_checkpoint
+
+        model_config = ModelConfig.from_config(config.model)
+        variables = load_official_checkpoint(path, model_config)
+    elif path.is_dir():
+        from stm_jax.training.checkpoint_io import load_trained_model
+
+        model_config, variables = load_trained_model(path)
+        overrides = {k: config.model[k] for k in ("max_objects", "top_k") if k in config.model}
+        model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
+    else:
+        raise FileNotFoundError(
+            f"{path}: checkpoint not found; expected an official .pth file or a training workdir."
+        )
+    return model_config, jax.device_put(variables)
