@@ -168,3 +168,33 @@ def test_to_global_batch_shards_over_data_axis():
         check=True,
         env={"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_youtube_vos_and_static_images_through_the_pipeline(tmp_path):
+    from tests import data_fixtures as fx
+
+    config = tiny_config(paste_prob=1.0)
+    config.sources = {
+        "yt": {
+            "kind": "youtube_vos",
+            "root": str(fx.youtube_tree(tmp_path / "yt")),
+            "ratio": 0.5,
+            "split": "train",
+        },
+        "msra": {
+            "kind": "image_folder",
+            "root": str(fx.saliency_tree(tmp_path / "msra")),
+            "ratio": 0.5,
+            "images": "images",
+            "masks": "masks",
+            "binary": True,
+        },
+    }
+    config.max_skip = {"kind": "constant", "value": 25}  # YouTube-VOS: 25 // 5 = 5 stored frames
+    iterator = make_train_iterator(config, 0, 1)
+    for batch in take(iterator, 3):
+        assert batch["frames"].shape == (4, 3, 32, 32, 3)
+        assert (batch["num_objects"] >= 1).all()
+        in_first = batch["masks"][:, 0, ..., 1:].sum(axis=(1, 2)) > 0
+        np.testing.assert_array_equal(in_first, batch["object_valid"])
+    assert iterator.skipped == 0
