@@ -40,7 +40,7 @@ def memory_config(**overrides) -> ml_collections.ConfigDict:
 def segment_config() -> ml_collections.ConfigDict:
     """Everything the segment job reads; datasets override `data`."""
     config = ml_collections.ConfigDict()
-    config.job = "segment"
+    config.job = "evaluate"  # segment, then score when the split has full annotations
     config.checkpoint = (
         ""  # official STM_weights.pth, or a stm_jax training workdir / checkpoint dir
     )
@@ -58,5 +58,6 @@ def segment_config() -> ml_collections.ConfigDict:
             first_mask="",  # layout='folder': palette PNG of the first frame's objects
         )
     )
+    config.num_devices = 0  # local devices to spread videos over; 0 = all
     config.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
     return config

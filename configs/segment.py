@@ -14,5 +14,6 @@ from configs.common import segment_config
 
 def get_config():
     config = segment_config()
+    config.job = "segment"
     config.data.layout = "folder"
     return config

@@ -12,6 +12,7 @@ JOBS = {
     "segment": "stm_jax.inference.segment_job:run",
     "evaluate": "stm_jax.evaluation.evaluate_job:run",
     "score": "stm_jax.evaluation.score_job:run",
+    "youtubevos": "stm_jax.evaluation.youtubevos_job:run",
     "train": "stm_jax.training.train_job:run",
     "demo": "stm_jax.demo:run",
 }

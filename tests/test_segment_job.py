@@ -8,32 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from configs import davis2016_val, davis2017_val, segment
 from stm_jax.data.synthetic import write_synthetic_davis
 from stm_jax.inference.segment_job import run
 from stm_jax.io.images import DAVIS_PALETTE, write_palette_png, write_rgb
-from tests.model_fixtures import TINY
-from tests.torch_stm_reference import STM as TorchSTM
+from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_OVERRIDES = {
-    "backbone": "tiny",
-    "key_dim": TINY.key_dim,
-    "value_dim": TINY.value_dim,
-    "decoder_dim": TINY.decoder_dim,
-}
 
 
 @pytest.fixture(scope="module")
 def tiny_pth(tmp_path_factory):
-    torch.manual_seed(0)
-    model = TorchSTM("tiny", TINY.key_dim, TINY.value_dim, TINY.decoder_dim)
-    path = tmp_path_factory.mktemp("weights") / "tiny_stm.pth"
-    torch.save({"module." + k: v for k, v in model.state_dict().items()}, path)
-    return path
+    return write_tiny_pth(tmp_path_factory.mktemp("weights") / "tiny_stm.pth")
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +31,7 @@ def davis_root(tmp_path_factory):
     )
 
 
-def make_config(module, checkpoint, **data):
-    config = module.get_config()
-    config.checkpoint = str(checkpoint)
-    config.model.update(TINY_OVERRIDES)
-    config.memory.capacity = 4
-    config.data.update(data)
-    return config
+make_config = tiny_run_config
 
 
 def test_cli_end_to_end_writes_palette_pngs_and_rerun_skips(tmp_path, tiny_pth, davis_root):

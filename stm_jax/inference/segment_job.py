@@ -29,6 +29,12 @@ def predictions_complete(video: Video, out_dir: Path) -> bool:
     return all((out_dir / f"{name}.png").is_file() for name in video.frame_names)
 
 
+def local_devices(config) -> list:
+    """This process's devices to spread videos over (config.num_devices > 0 limits them)."""
+    devices = jax.local_devices()
+    return devices[: config.num_devices] if config.get("num_devices") else devices
+
+
 def list_videos(config) -> list[Video]:
     if config.data.layout == "davis":
         return davis_videos(config.data)
@@ -59,7 +65,7 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     if skipped:
         print(f"Skipping {skipped} video(s) whose predictions are complete in {out_root}.")
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
-    devices = jax.local_devices()
+    devices = local_devices(config)
     replicas = [jax.device_put(variables, device) for device in devices]
     total = sum(len(v.frame_paths) for v in todo)
     lock = threading.Lock()

@@ -161,4 +161,6 @@ class FrameStepper:
             given = jnp.zeros((num_slots,), bool).at[1 : num_objects + 1].set(given_objects)
             region = jnp.sum(given_probs * given, axis=-1, keepdims=True)  # pixels of given objects
             probs = jnp.where(given, given_probs, probs * (1.0 - region))
+            # From now on the injected objects take part in aggregation and memory.
+            state = state._replace(object_valid=state.object_valid | given_objects)
         return probs, self._memorize(variables, frame, probs, state)

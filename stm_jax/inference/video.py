@@ -44,7 +44,10 @@ def segment_video(
     """
     num_slots = stepper.model_config.num_slots
     load = (lambda f: f()) if callable(frames[0]) else (lambda f: f)
-    object_valid = jnp.ones((num_objects,), bool)
+    # Objects absent from frame 0 (YouTube-VOS objects given later) stay out of aggregation and
+    # memory until their mask is injected.
+    present = np.isin(np.arange(1, num_objects + 1), np.unique(first_labels))
+    object_valid = jnp.asarray(present)
     first_probs = labels_to_probs(first_labels, num_slots)
     frame0 = load(frames[0])
     state = stepper.init(variables, frame0, first_probs, object_valid)
