@@ -1,0 +1,1 @@
+"""STM training: loss, optimizer, data-parallel step, checkpoints, logging and the 'train' job."""

@@ -1,0 +1,99 @@
+"""The base training configuration every training config file starts from.
+
+Resume order (big_vision): a checkpoint in the workdir -> `config.resume` (a training workdir or
+checkpoint directory: full state incl. optimizer and data position) -> `config.init_from` (weights only:
+an official STM .pth, a torchvision ResNet-50 .pth, or one of our checkpoints) -> scratch.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from stm_jax.data.config import default_data_config
+
+
+def default_train_config() -> ml_collections.ConfigDict:
+    """Optimisation, loss, logging and checkpoint cadence (`config.train`).
+
+    Returns:
+      The ConfigDict; see the field comments.
+    """
+    t = ml_collections.ConfigDict()
+    t.num_steps = 200_000  # optimizer updates (each on one global batch of data.batch_size clips)
+    t.seed = 0
+    # Optax Adam (spec C: Adam, lr 1e-5, betas (0.9, 0.999), eps 1e-8).
+    t.lr = 1e-5
+    t.lr_schedule = "constant"  # 'constant' | 'poly' | 'step'
+    t.lr_power = 0.9  # poly: lr * (1 - step / num_steps) ** power (Training-Code-of-STM stage 2)
+    t.lr_end = 0.0  # poly: final lr
+    t.lr_boundaries = (0.8,)  # step: fractions of num_steps where lr is multiplied by lr_gamma
+    t.lr_gamma = 0.1
+    t.warmup_steps = 0  # linear warm-up from 0 (0 = none)
+    t.b1, t.b2, t.eps = 0.9, 0.999, 1e-8
+    t.weight_decay = (
+        0.0  # L2 added to the gradient before Adam (PyTorch Adam weight_decay; STCN 1e-7)
+    )
+    t.grad_clip = 0.0  # clip by global norm (0 = off)
+    t.accumulate = 1  # micro-batches per update: the global batch is split and gradients averaged
+    # Loss (spec C): CE on the soft-aggregated logits of frames 2..n.
+    t.loss = "ce"  # 'ce' | 'bootstrap' (STCN: hardest p of the pixels, p: 1 -> final_p)
+    t.bootstrap_start = 20_000
+    t.bootstrap_end = 70_000
+    t.bootstrap_final_p = 0.15
+    t.detach_memory = True  # stop the gradient through soft masks written into memory (stage 2)
+    # Cadence (steps); 0 disables.
+    t.log_every = 10
+    t.checkpoint_every = 1000
+    t.eval_every = 0
+    t.keep_checkpoints = 3
+    t.async_checkpoint = True
+    t.progress_bar = True
+    return t
+
+
+def default_eval_config() -> ml_collections.ConfigDict:
+    """In-training evaluation (`config.eval`): J&F on a validation source; the best step is kept.
+
+    `source` uses the data-source layout (kind + constructor arguments), e.g.
+    {'kind': 'davis', 'root': ..., 'year': '2017', 'split': 'val'} or a held-out synthetic source.
+    """
+    e = ml_collections.ConfigDict()
+    e.source = ml_collections.ConfigDict({"kind": "synthetic", "num_videos": 0})
+    e.max_videos = 0  # 0 = all
+    e.max_frames = 0  # 0 = all frames of each video
+    e.size = 0  # 0 = native size; else frames are resized so the shorter side is this many pixels
+    return e
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Everything the 'train' job reads; config files override fields.
+
+    Returns:
+      ConfigDict with job, model, data, train, eval, memory, init_from, resume, distributed.
+    """
+    c = ml_collections.ConfigDict()
+    c.job = "train"
+    c.model = ml_collections.ConfigDict(
+        {
+            "backbone": "resnet50",
+            "key_dim": 128,
+            "value_dim": 512,
+            "decoder_dim": 256,
+            "max_objects": 10,
+            "similarity": "dot",
+            "top_k": 0,
+            "dtype": "float32",
+        }
+    )
+    c.data = default_data_config()
+    c.train = default_train_config()
+    c.eval = default_eval_config()
+    c.memory = ml_collections.ConfigDict({"mem_every": 5, "capacity": 40, "chunk_frames": 4})
+    c.init_from = ""  # weights only: official .pth, torchvision resnet50 .pth, or our checkpoint
+    c.resume = ""  # full state from another run's workdir / checkpoint directory
+    # Multi-host: empty coordinator_address = read JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
+    # JAX_PROCESS_ID from the environment; none set = single process.
+    c.distributed = ml_collections.ConfigDict(
+        {"coordinator_address": "", "num_processes": 0, "process_id": -1, "cpu_collectives": "gloo"}
+    )
+    return c

@@ -1,0 +1,62 @@
+"""Training logs: JSON lines + TensorBoard scalars (process 0 only), and the resolved config."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from stm_jax.training.tensorboard import EventWriter
+
+
+class MetricWriter:
+    """Writes `<workdir>/metrics.jsonl` (one {'step', ...} object per call) and TensorBoard events in
+    `<workdir>/tensorboard/`. Inactive (no files) on processes other than 0.
+
+    Args:
+      workdir: the run folder.
+      active: write anything at all (process 0).
+    """
+
+    def __init__(self, workdir, active: bool = True) -> None:
+        self.active = active
+        self.path = Path(workdir) / "metrics.jsonl"
+        if active:
+            self._jsonl = open(self.path, "a")
+            self._events = EventWriter(Path(workdir) / "tensorboard")
+
+    def write(self, step: int, values: dict, prefix: str = "") -> None:
+        """Logs scalars at `step` (non-numeric values go to the JSON line only)."""
+        if not self.active:
+            return
+        record = {"step": int(step), "time": time.time()}
+        record.update({f"{prefix}{k}": v for k, v in values.items()})
+        self._jsonl.write(json.dumps(record, default=float) + "\n")
+        self._jsonl.flush()
+        scalars = {
+            f"{prefix}{k}": float(v)
+            for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+        }
+        if scalars:
+            self._events.scalars(step, scalars)
+
+    def close(self) -> None:
+        if self.active:
+            self._jsonl.close()
+            self._events.close()
+
+
+def read_jsonl(path) -> list[dict]:
+    """Reads a metrics.jsonl file back."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def save_config(config, workdir, active: bool = True) -> Path:
+    """Writes the resolved config as `<workdir>/config.json` (and .txt in ml_collections' format)."""
+    path = Path(workdir) / "config.json"
+    if active:
+        path.write_text(config.to_json_best_effort(indent=1, sort_keys=True))
+        (Path(workdir) / "config.txt").write_text(str(config))
+    return path

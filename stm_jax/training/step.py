@@ -1,0 +1,162 @@
+"""The jitted, data-parallel training step (big_vision style: jit + NamedSharding, no pmap).
+
+Train state: {'step', 'params', 'opt_state', 'rng'}, replicated on every device. Frozen BN statistics
+('batch_stats') are a separate replicated argument: never trained, never mutated. Batches are sharded
+over the 'data' mesh axis; XLA inserts the gradient all-reduce. With `train.accumulate = A` the global
+batch is split into A equal micro-batches scanned inside the step (memory / A) and their gradients
+averaged, which equals the full-batch gradient because the loss is a mean over clips.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from stm_jax.model.config import ModelConfig
+from stm_jax.training.forward import clip_logits
+from stm_jax.training.loss import bootstrap_fraction, clip_loss
+from stm_jax.training.optimizer import make_optimizer
+
+BATCH_KEYS = ("frames", "masks", "labels", "object_valid", "void")
+# Incremented at trace time: tests prove the step compiles once.
+TRACE_COUNT = {"step": 0}
+
+
+def make_mesh(devices=None) -> Mesh:
+    """A 1-D ('data',) mesh over all devices of all processes (Auto axes: plain data parallelism)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+def replicate(tree, mesh: Mesh):
+    """Places a host pytree (identical on every process) fully replicated on `mesh`.
+
+    `make_array_from_callback` works in multi-process runs, where `device_put` of host data onto
+    non-addressable devices would not.
+    """
+    sharding = NamedSharding(mesh, PartitionSpec())
+
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree)
+
+
+def init_train_state(params, train_config, seed: int) -> dict:
+    """Host-side initial state for `params` (optimizer state built from the config)."""
+    optimizer, _ = make_optimizer(train_config)
+    params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "opt_state": optimizer.init(params),
+        "rng": jax.random.PRNGKey(seed),
+    }
+
+
+def _loss_fn(params, batch_stats, batch, step, model_config, train_config):
+    variables = {"params": params, "batch_stats": batch_stats}
+    logits = clip_logits(model_config, variables, batch, bool(train_config.detach_memory))
+    labels = batch["labels"][:, 1:]
+    void = batch.get("void")
+    valid = jnp.ones(labels.shape, bool) if void is None else ~void[:, 1:]
+    keep = None
+    if train_config.loss == "bootstrap":
+        keep = bootstrap_fraction(
+            step,
+            int(train_config.bootstrap_start),
+            int(train_config.bootstrap_end),
+            float(train_config.bootstrap_final_p),
+        )
+    elif train_config.loss != "ce":
+        raise ValueError(f"train.loss={train_config.loss!r}; use 'ce' or 'bootstrap'.")
+    loss, per_frame = clip_loss(logits, labels, valid, keep)
+    return loss, per_frame
+
+
+def _split_micro(x, accumulate: int):
+    """[B, ...] -> [A, B/A, ...] with micro-batch i = clips i, A + i, ...: each data shard keeps its own
+    clips, so no data moves between devices."""
+    b = x.shape[0]
+    return jnp.swapaxes(x.reshape(b // accumulate, accumulate, *x.shape[1:]), 0, 1)
+
+
+def train_step(state, batch_stats, batch, *, model_config: ModelConfig, train_config):
+    """One optimizer update on one global batch.
+
+    Args:
+      state: the train state.
+      batch_stats: frozen BN statistics.
+      batch: dict with BATCH_KEYS (global arrays, leading batch axis).
+      model_config, train_config: static configuration.
+    Returns:
+      (new state, metrics dict of scalars: loss, grad_norm, param_norm, update_norm, lr, frame losses).
+    """
+    TRACE_COUNT["step"] += 1
+    optimizer, schedule = make_optimizer(train_config)
+    batch = {k: batch[k] for k in BATCH_KEYS if k in batch}
+    grad_fn = jax.value_and_grad(_loss_fn, has_aux=True)
+    args = (batch_stats,)
+    statics = dict(model_config=model_config, train_config=train_config)
+    accumulate = int(train_config.accumulate)
+    if accumulate <= 1:
+        (loss, per_frame), grads = grad_fn(state["params"], *args, batch, state["step"], **statics)
+    else:
+        micro = jax.tree.map(lambda x: _split_micro(x, accumulate), batch)
+
+        def body(carry, micro_batch):
+            grad_sum, loss_sum = carry
+            (loss, per_frame), grads = grad_fn(
+                state["params"], *args, micro_batch, state["step"], **statics
+            )
+            return (jax.tree.map(jnp.add, grad_sum, grads), loss_sum + loss), per_frame
+
+        zeros = jax.tree.map(jnp.zeros_like, state["params"])
+        (grads, loss), per_frame = jax.lax.scan(body, (zeros, jnp.float32(0)), micro)
+        grads = jax.tree.map(lambda g: g / accumulate, grads)
+        loss = loss / accumulate
+        per_frame = per_frame.reshape(-1, per_frame.shape[-1])
+    updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    metrics = {
+        "loss": loss,
+        "grad_norm": optax.tree.norm(grads),
+        "param_norm": optax.tree.norm(params),
+        "update_norm": optax.tree.norm(updates),
+        "lr": schedule(state["step"]),
+    }
+    for f in range(per_frame.shape[-1]):
+        metrics[f"loss_frame{f + 2}"] = jnp.mean(per_frame[:, f])
+    new_state = {
+        "step": state["step"] + 1,
+        "params": params,
+        "opt_state": opt_state,
+        "rng": jax.random.fold_in(state["rng"], state["step"]),
+    }
+    return new_state, metrics
+
+
+def make_train_step(mesh: Mesh, model_config: ModelConfig, train_config):
+    """The compiled step: state/batch_stats replicated, batch sharded over 'data', state donated.
+
+    Returns:
+      `step(state, batch_stats, batch) -> (state, metrics)`.
+    """
+    replicated = NamedSharding(mesh, PartitionSpec())
+    data = NamedSharding(mesh, PartitionSpec("data"))
+
+    def step(state, batch_stats, batch):
+        return train_step(
+            state, batch_stats, batch, model_config=model_config, train_config=train_config
+        )
+
+    return jax.jit(
+        step,
+        in_shardings=(replicated, replicated, data),
+        out_shardings=(replicated, replicated),
+        donate_argnums=(0,),
+    )

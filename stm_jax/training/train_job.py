@@ -1,0 +1,241 @@
+"""The 'train' job: `python main.py --config configs/<name>.py --workdir W`.
+
+Start-up order (big_vision): a checkpoint in W/checkpoints -> `config.resume` -> `config.init_from`
+-> scratch. Then: one jitted data-parallel update per global batch, logs (tqdm, metrics.jsonl,
+TensorBoard), async orbax saves every `train.checkpoint_every` steps, and every `train.eval_every` steps
+J&F on `config.eval.source` with the best step kept in W/best. A non-finite loss stops the run before
+anything is saved, so the last checkpoint on disk is the last good one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import zlib
+from pathlib import Path
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from stm_jax.data.pipeline import make_train_iterator, to_global_batch
+from stm_jax.data.sampling import max_skip
+from stm_jax.model.config import ModelConfig
+from stm_jax.training import checkpoint_io, distributed
+from stm_jax.training.evaluate import copy_first_frame_baseline, evaluate, load_eval_videos
+from stm_jax.training.init import initial_variables
+from stm_jax.training.metric_writer import MetricWriter, save_config
+from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the loss is NaN/inf; nothing of that step has been saved."""
+
+
+def _abstract(tree, sharding):
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=sharding), tree
+    )
+
+
+def batch_fingerprint(batch: dict) -> int:
+    """CRC-32 of this process's frames and labels: logged per step to prove which data was seen."""
+    crc = zlib.crc32(np.ascontiguousarray(batch["frames"]).tobytes())
+    return zlib.crc32(np.ascontiguousarray(batch["labels"]).tobytes(), crc)
+
+
+def host_variables(state, batch_stats) -> dict:
+    """Replicated device state -> host numpy variables (one local copy; works multi-process)."""
+    local = lambda x: np.asarray(x.addressable_data(0))  # noqa: E731
+    return {
+        "params": jax.tree.map(local, state["params"]),
+        "batch_stats": jax.tree.map(local, batch_stats),
+    }
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, flush=True)
+
+
+def _meta(config, model_config: ModelConfig, step: int, score: float | None = None) -> dict:
+    return {
+        "model": model_config.to_dict(),
+        "step": int(step),
+        "score": score,
+        "config": config.to_dict() if hasattr(config, "to_dict") else dict(config),
+    }
+
+
+def _start_state(config, model_config, workdir, manager, mesh, iterator):
+    """Restores or initialises (state, batch_stats, start step, description)."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    t = config.train
+    variables, origin = None, ""
+    sources = []
+    if manager.latest_step() is not None:
+        sources.append((manager, manager.latest_step(), f"{workdir}/checkpoints"))
+    elif config.get("resume"):
+        directory, step = checkpoint_io.find_checkpoint(config.resume, which="latest")
+        sources.append(
+            (checkpoint_io.make_manager(directory, async_save=False), step, str(directory))
+        )
+    if sources:
+        source_manager, step, where = sources[0]
+        # Structure/shapes only: a scratch init on the host (cheap) gives the restore targets.
+        template, _ = initial_variables(model_config, "", int(t.seed))
+        abstract_state = _abstract(
+            jax.eval_shape(lambda: init_train_state(template["params"], t, int(t.seed))), replicated
+        )
+        abstract_bs = _abstract(template["batch_stats"], replicated)
+        state, batch_stats, meta = checkpoint_io.restore_step(
+            source_manager, step, abstract_state, abstract_bs, iterator
+        )
+        saved = ModelConfig.from_config(meta["model"])
+        if saved != model_config:
+            raise ValueError(f"{where} holds a {saved} model but config.model is {model_config}.")
+        return state, batch_stats, int(step), f"resumed step {step} from {where}"
+    variables, origin = initial_variables(model_config, config.get("init_from", ""), int(t.seed))
+    state = replicate(init_train_state(variables["params"], t, int(t.seed)), mesh)
+    return state, replicate(variables["batch_stats"], mesh), 0, f"initialised from {origin}"
+
+
+def run(config, workdir: str) -> dict:
+    """Trains per `config`; returns the final metrics (also written to the workdir).
+
+    Args:
+      config: ConfigDict (see `stm_jax.training.defaults.base_config`).
+      workdir: run folder (checkpoints, logs, config).
+    Returns:
+      {'step', 'loss', and the last evaluation's numbers if any}.
+    """
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save step at INFO
+    distributed.maybe_initialize(config.get("distributed"))
+    workdir = Path(workdir).absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    t = config.train
+    model_config = ModelConfig.from_config(config.model)
+    if int(config.data.max_train_objects) > model_config.max_objects:
+        raise ValueError(
+            f"data.max_train_objects={config.data.max_train_objects} exceeds model.max_objects="
+            f"{model_config.max_objects}."
+        )
+    if int(config.data.batch_size) % (jax.device_count() * max(int(t.accumulate), 1)):
+        raise ValueError(
+            f"data.batch_size={config.data.batch_size} must be a multiple of devices "
+            f"({jax.device_count()}) x train.accumulate ({t.accumulate})."
+        )
+    chief = jax.process_index() == 0
+    save_config(config, workdir, chief)
+    mesh = make_mesh()
+    manager = checkpoint_io.make_manager(
+        workdir / checkpoint_io.CHECKPOINTS, int(t.keep_checkpoints), bool(t.async_checkpoint)
+    )
+    iterator = make_train_iterator(config.data)
+    state, batch_stats, start, origin = _start_state(
+        config, model_config, workdir, manager, mesh, iterator
+    )
+    _say(
+        f"[train] {origin}; {jax.process_count()} process(es), {jax.device_count()} device(s); "
+        f"global batch {config.data.batch_size}; steps {start} -> {t.num_steps}"
+    )
+    step_fn = make_train_step(mesh, model_config, t)
+    writer = MetricWriter(workdir, chief)
+    eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 else []
+    best_manager = None
+    best_score = -math.inf
+    if eval_videos:
+        best_manager = checkpoint_io.make_manager(workdir / checkpoint_io.BEST, 1, False)
+        if best_manager.latest_step() is not None:
+            best_score = (
+                checkpoint_io.read_meta(workdir / checkpoint_io.BEST).get("score") or -math.inf
+            )
+        baseline = copy_first_frame_baseline(eval_videos)
+        _say(
+            f"[eval] {len(eval_videos)} videos; copy-first-frame baseline J&F {baseline['J&F']:.4f}"
+        )
+        writer.write(start, baseline, prefix="eval/baseline_")
+    batches_log = open(workdir / "batches.jsonl", "a") if chief and t.get("log_batches") else None
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=int(t.num_steps),
+        initial=start,
+        disable=not (chief and t.progress_bar),
+        unit="step",
+        dynamic_ncols=True,
+    )
+    result = {"step": start}
+    window_start, window_steps = time.perf_counter(), 0
+    step = start
+    try:
+        while step < int(t.num_steps):
+            local_batch = next(iterator)
+            if batches_log:
+                batches_log.write(f'{{"step": {step}, "crc": {batch_fingerprint(local_batch)}}}\n')
+            state, metrics = step_fn(state, batch_stats, to_global_batch(local_batch, mesh))
+            loss = float(metrics["loss"])  # also syncs: a NaN is caught before any save
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"Non-finite loss {loss} at step {step + 1}. Stopping; the last good checkpoint "
+                    f"is step {manager.latest_step()} in {workdir / 'checkpoints'}. Lower "
+                    "train.lr, set train.grad_clip, or check the data."
+                )
+            step += 1
+            window_steps += 1
+            bar.update(1)
+            result = {"step": step, "loss": loss}
+            if t.log_every and (step % int(t.log_every) == 0 or step == int(t.num_steps)):
+                elapsed = time.perf_counter() - window_start
+                values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                values["steps_per_s"] = window_steps / max(elapsed, 1e-9)
+                values["clips_per_s"] = values["steps_per_s"] * int(config.data.batch_size)
+                values["max_skip"] = max_skip(step, dict(config.data.max_skip))
+                writer.write(step, values, prefix="train/")
+                bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{values['clips_per_s']:.1f}")
+                window_start, window_steps = time.perf_counter(), 0
+            last = step == int(t.num_steps)
+            if (t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last:
+                checkpoint_io.save_step(
+                    manager, step, state, batch_stats, _meta(config, model_config, step), iterator
+                )
+            if eval_videos and (step % int(t.eval_every) == 0 or last):
+                scores = evaluate(
+                    model_config, config.memory, host_variables(state, batch_stats), eval_videos
+                )
+                writer.write(step, scores, prefix="eval/")
+                if chief:
+                    bar.write(
+                        f"[eval] step {step}: J&F {scores['J&F']:.4f} "
+                        f"(J {scores['J']:.4f}, F {scores['F']:.4f})"
+                    )
+                result.update({f"eval_{k}": v for k, v in scores.items()})
+                if scores["J&F"] > best_score:
+                    best_score = scores["J&F"]
+                    checkpoint_io.save_step(
+                        best_manager,
+                        step,
+                        state,
+                        batch_stats,
+                        _meta(config, model_config, step, best_score),
+                    )
+                window_start, window_steps = time.perf_counter(), 0  # eval time is not step time
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+        manager.close()
+        if best_manager is not None:
+            best_manager.wait_until_finished()
+            best_manager.close()
+        writer.close()
+        if batches_log:
+            batches_log.close()
+        if hasattr(iterator, "close"):
+            iterator.close()
+    _say(f"[train] done at step {step}; {iterator.summary()}")
+    return result
