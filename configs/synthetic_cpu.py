@@ -42,7 +42,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     d.max_skip = ml_collections.ConfigDict({"kind": "stm", "start": 1, "end": 4, "every": 500})
     d.num_workers = 0  # 2 cores: a worker process would only compete with the step for them
     t = c.train
-    t.num_steps = 2400
+    t.num_steps = 4000
     t.lr = 1e-3  # from scratch (1e-5 is for fine-tuning ImageNet weights)
     t.lr_schedule = "poly"
     t.lr_end = 1e-5
@@ -50,8 +50,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     t.grad_clip = 5.0
     t.detach_memory = True
     t.log_every = 25
-    t.checkpoint_every = 300
-    t.eval_every = 300
+    t.checkpoint_every = 500
+    t.eval_every = 500
     t.keep_checkpoints = 2
     eval_source = _synthetic(16, seed=1)
     eval_source.pop("ratio")

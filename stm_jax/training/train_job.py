@@ -110,7 +110,8 @@ def run(config, workdir: str) -> dict:
       config: ConfigDict (see `stm_jax.training.defaults.base_config`).
       workdir: run folder (checkpoints, logs, config).
     Returns:
-      {'step', 'loss', and the last evaluation's numbers if any}.
+      {'step', 'loss', the last evaluation's numbers if any, and 'variables': this process's host
+      copy of the final {'params', 'batch_stats'}}.
     """
     from absl import logging as absl_logging
 
@@ -238,4 +239,5 @@ def run(config, workdir: str) -> dict:
         if hasattr(iterator, "close"):
             iterator.close()
     _say(f"[train] done at step {step}; {iterator.summary()}")
+    result["variables"] = host_variables(state, batch_stats)
     return result
