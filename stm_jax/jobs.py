@@ -23,6 +23,11 @@ def run_job(config, workdir: str | None) -> None:
     name = config.get("job")
     if name not in JOBS:
         raise ValueError(f"config.job={name!r} is not one of {sorted(JOBS)}; fix the config file.")
+    # Multi-host runs (config.distributed.* or JAX_COORDINATOR_ADDRESS etc.) start JAX's
+    # distributed runtime before any job touches a device.
+    from stm_jax.training.distributed import maybe_initialize
+
+    maybe_initialize(config.get("distributed"))
     module_name, function_name = JOBS[name].split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     workdir = workdir or config.get("workdir") or "workdir"
