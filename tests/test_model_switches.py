@@ -100,3 +100,18 @@ def test_resize_matches_pytorch_bilinear_including_borders(size, factor):
         align_corners=False,
     ).permute(0, 2, 3, 1)
     np.testing.assert_allclose(ours, theirs.numpy(), atol=1e-6)
+
+
+def test_unused_object_slots_are_masked_out():
+    """A 2-object video run with a third, unused slot equals the run with exactly 2 slots."""
+    variables = tiny_variables()
+    stepper = FrameStepper(TINY, MemoryConfig(capacity=4, chunk_frames=2))
+    frames, labels = random_video(3, 32, 48, 2, seed=6)
+    onehot = np.eye(TINY.num_slots, dtype=np.float32)[labels]
+    results = []
+    for valid in ([True, True], [True, True, False]):
+        state = stepper.init(variables, frames[0], onehot, jnp.asarray(valid))
+        _, state = stepper.step(variables, frames[1], state)
+        results.append(np.asarray(stepper.predict(variables, frames[2], state)))
+    np.testing.assert_allclose(results[0], results[1], atol=1e-4)  # batch-shape rounding only
+    assert results[1][..., 3:].max() < 1e-6  # the unused slot gets (almost) no probability
