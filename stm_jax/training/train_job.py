@@ -182,6 +182,7 @@ def run(config, workdir: str) -> dict:
             state, metrics = step_fn(state, batch_stats, to_global_batch(local_batch, mesh))
             loss = float(metrics["loss"])  # also syncs: a NaN is caught before any save
             if not math.isfinite(loss):
+                manager.wait_until_finished()  # an in-flight save of a good step completes first
                 raise NonFiniteLossError(
                     f"Non-finite loss {loss} at step {step + 1}. Stopping; the last good checkpoint "
                     f"is step {manager.latest_step()} in {workdir / 'checkpoints'}. Lower "
