@@ -14,6 +14,7 @@ from stm_jax.io.images import write_palette_png, write_rgb
 from stm_jax.training import checkpoint_io, train_job
 from stm_jax.training.metric_writer import read_jsonl
 from stm_jax.training.tensorboard import read_events
+from tests import train_fixtures  # noqa: F401  (persistent compilation cache)
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+import jax
 import ml_collections
 import numpy as np
 
 from stm_jax.training.defaults import base_config
+
+# Every train_job.run builds a fresh jitted step; the persistent compilation cache lets the many
+# identical tiny runs of these tests (and their subprocesses) compile each program once.
+jax.config.update(
+    "jax_compilation_cache_dir",
+    os.environ.get("STM_TEST_JAX_CACHE", os.path.join(tempfile.gettempdir(), "stm_jax_test_cache")),
+)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def synthetic_source(num_videos=4, seed=0, size=(32, 48), frames=6) -> dict:
