@@ -2,7 +2,7 @@
 
 Reads a synthetic DAVIS tree at 480p from disk (JPEG decode + PNG masks, like real DAVIS), or a real
 dataset root, through the exact trainer path (`make_train_iterator`). Also prints the train step's clips/s
-once `stm_jax.training` provides a step (see `train_step_clips_per_second`).
+on the same batch and machine, and the headroom (pipeline clips/s with the last worker count / step).
 
     /work/venv/bin/python benchmarks/data_pipeline.py [--root /data/DAVIS] [--batches 10]
 """
@@ -24,24 +24,22 @@ from stm_jax.data.pipeline import make_train_iterator
 from stm_jax.data.synthetic import write_synthetic_davis
 
 
-def train_step_clips_per_second(config, batch) -> float | None:
-    """Hook for the trainer author: clips/s of one jitted train step on `batch`, or None.
-
-    Fill this in once `stm_jax.training` provides a step (build state, compile once, time a few steps,
-    return batch_size / seconds per step).
+def train_step_clips_per_second(config, batch, steps: int = 2) -> float:
+    """Clips/s of the jitted STM train step (ResNet-50, the batch's crop size) on this machine.
 
     Args:
       config: the data config used for the batch.
-      batch: one per-process numpy batch.
+      batch: one per-process numpy batch from the pipeline.
+      steps: timed steps after the compiling one.
 
     Returns:
-      Clips per second, or None while no train step exists.
+      Clips per second of the train step on `batch`.
     """
-    try:
-        import stm_jax.training  # noqa: F401
-    except ImportError:
-        return None
-    return None
+    from benchmarks.train_step import time_jax
+    from stm_jax.model.config import ModelConfig
+
+    _, seconds = time_jax(ModelConfig(max_objects=config.max_train_objects), batch, steps)
+    return config.batch_size / seconds
 
 
 def measure(config, num_workers: int, batches: int, warmup: int = 2) -> tuple[float, dict]:
@@ -98,9 +96,9 @@ def main() -> None:
             rate, batch = measure(config, workers, args.batches)
             print(f"workers={workers}: {rate:.1f} clips/s")
         step_rate = train_step_clips_per_second(config, batch)
+        print(f"train step (ResNet-50, same batch): {step_rate:.2f} clips/s")
         print(
-            "train step: "
-            + (f"{step_rate:.1f} clips/s" if step_rate else "n/a (no stm_jax.training step yet)")
+            f"headroom with {workers} workers (pipeline / step, goal >= 2): {rate / step_rate:.1f}x"
         )
 
 
