@@ -61,3 +61,14 @@ def segment_config() -> ml_collections.ConfigDict:
     config.num_devices = 0  # local devices to spread videos over; 0 = all
     config.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
     return config
+
+
+def youtubevos_config(year: str) -> ml_collections.ConfigDict:
+    """The YouTube-VOS valid job (submission layout + zip) for `year` ('2018' or '2019')."""
+    config = segment_config()
+    config.job = "youtubevos"
+    config.data.root = ""
+    config.data.split = "valid"
+    config.data.frames_split = ""  # e.g. 'valid_all_frames' for the 30 fps release
+    config.data.year = year
+    return config

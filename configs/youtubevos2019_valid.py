@@ -10,14 +10,8 @@ public). Published STM (YouTube-VOS 2018 val, its own unreleased checkpoint): G 
 ~30 GPU-minutes with all frames.
 """
 
-from configs.common import segment_config
+from configs.common import youtubevos_config
 
 
 def get_config():
-    config = segment_config()
-    config.job = "youtubevos"
-    config.data.root = ""
-    config.data.split = "valid"
-    config.data.frames_split = ""  # e.g. 'valid_all_frames' for the 30 fps release
-    config.data.year = "2019"
-    return config
+    return youtubevos_config("2019")

@@ -14,7 +14,6 @@ OUT/submission.zip. Videos are split over processes and local devices like the D
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -27,8 +26,8 @@ from stm_jax.evaluation.youtubevos import (
     write_video_predictions,
     zip_submission,
 )
+from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.segment_job import local_devices
 from stm_jax.inference.step import FrameStepper, MemoryConfig
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import VideoInputError, list_frames
@@ -83,16 +82,13 @@ def run(config, workdir: str) -> None:
             (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
         )
     ]
-    devices = local_devices(config)
-    replicas = [jax.device_put(variables, d) for d in devices]
     lock = threading.Lock()
     with tqdm(total=len(todo), unit="video", desc="youtube-vos", dynamic_ncols=True) as progress:
 
-        def work(item):
-            index, video = item
+        def work(video, replica):
             predictions = segment_youtube_video(
                 stepper,
-                replicas[index % len(devices)],
+                replica,
                 plans[video],
                 frames_root / video,
                 split_dir / "Annotations" / video,
@@ -101,8 +97,7 @@ def run(config, workdir: str) -> None:
             with lock:
                 progress.update(1)
 
-        with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-            list(pool.map(work, enumerate(todo)))
+        map_over_devices(local_devices(config), variables, todo, work)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

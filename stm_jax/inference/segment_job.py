@@ -11,13 +11,13 @@ processes (multi-host) and, within a process, run concurrently on the local devi
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
+from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.step import FrameStepper, MemoryConfig
 from stm_jax.inference.video import segment_video
@@ -27,12 +27,6 @@ from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
 
 def predictions_complete(video: Video, out_dir: Path) -> bool:
     return all((out_dir / f"{name}.png").is_file() for name in video.frame_names)
-
-
-def local_devices(config) -> list:
-    """This process's devices to spread videos over (config.num_devices > 0 limits them)."""
-    devices = jax.local_devices()
-    return devices[: config.num_devices] if config.get("num_devices") else devices
 
 
 def list_videos(config) -> list[Video]:
@@ -65,8 +59,6 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     if skipped:
         print(f"Skipping {skipped} video(s) whose predictions are complete in {out_root}.")
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
-    devices = local_devices(config)
-    replicas = [jax.device_put(variables, device) for device in devices]
     total = sum(len(v.frame_paths) for v in todo)
     lock = threading.Lock()
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
@@ -76,20 +68,12 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
                 with lock:
                     progress.update(n)
 
-        def work(index_and_video):
-            index, video = index_and_video
-            slot = index % len(devices)
+        def work(video, replica):
             segment_one(
-                stepper,
-                replicas[slot],
-                video,
-                out_root / video.name,
-                merge_objects,
-                LockedProgress(),
+                stepper, replica, video, out_root / video.name, merge_objects, LockedProgress()
             )
 
-        with ThreadPoolExecutor(max_workers=len(devices)) as pool:
-            list(pool.map(work, enumerate(todo)))
+        map_over_devices(local_devices(config), variables, todo, work)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
