@@ -4,7 +4,7 @@ Reads a synthetic DAVIS tree at 480p from disk (JPEG decode + PNG masks, like re
 dataset root, through the exact trainer path (`make_train_iterator`). Also prints the train step's clips/s
 on the same batch and machine, and the headroom (pipeline clips/s with the last worker count / step).
 
-    /work/venv/bin/python benchmarks/data_pipeline.py [--root /data/DAVIS] [--batches 10]
+    python benchmarks/data_pipeline.py [--root /data/DAVIS] [--batches 10]
 """
 
 from __future__ import annotations
