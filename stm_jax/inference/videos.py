@@ -103,8 +103,9 @@ def load_first_labels(
 
     Checks: the mask exists and is readable, matches the frame size; every frame has that size;
     the mask has at least one object and at most `max_objects` (ids are taken as 1..max id, as
-    the official code does; void 255 counts as background). With merge_objects, all ids > 0 are
-    one object (DAVIS-2016).
+    the official code does; void 255 counts as background). An id missing from the first frame
+    (non-contiguous ids) stays out of aggregation and memory, where the official code would let an
+    empty object compete. With merge_objects, all ids > 0 are one object (DAVIS-2016).
     """
     if not video.first_mask_path.is_file():
         raise VideoInputError(
