@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from stm_jax.inference.padding import Padding
 from stm_jax.memory.bank import MemoryBank, commit_temporary, init_bank, read_bank, write_temporary
-from stm_jax.model.aggregation import soft_aggregate
+from stm_jax.model.aggregation import other_objects, soft_aggregate
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.stm import STM
 
@@ -50,12 +50,6 @@ class VideoState(NamedTuple):
     next_frame: jax.Array  # [] int32
 
 
-def _others(masks, object_valid):
-    """clamp(sum of the other valid objects' masks, 0, 1) for each object. masks [O, H, W]."""
-    masks = masks * object_valid[:, None, None]
-    return jnp.clip(jnp.sum(masks, axis=0, keepdims=True) - masks, 0.0, 1.0)
-
-
 class FrameStepper:
     """Jitted `init` and `step` for one model / memory configuration (jax caches per input shape)."""
 
@@ -78,7 +72,7 @@ class FrameStepper:
             variables,
             padding.pad(frame01)[None],
             masks[None],
-            _others(masks, object_valid)[None],
+            other_objects(masks, object_valid)[None],
             method=STM.encode_memory,
         )
         return keys[0].reshape(num_objects, -1, keys.shape[-1]), values[0].reshape(

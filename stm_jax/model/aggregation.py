@@ -30,3 +30,16 @@ def soft_aggregate(fg_probs, object_valid, num_slots: int):
     em = jnp.clip(em, AGGREGATION_EPS, 1.0 - AGGREGATION_EPS)
     logits = jnp.log(em / (1.0 - em))
     return jnp.moveaxis(logits, -3, -1)
+
+
+def other_objects(masks, object_valid):
+    """The memory encoder's "others" input (spec A.2): clamp(sum of the other valid objects' masks, 0, 1).
+
+    Args:
+      masks: [..., O, H, W] soft masks of each object slot.
+      object_valid: [..., O] bool; invalid slots contribute nothing.
+    Returns:
+      [..., O, H, W] float.
+    """
+    masks = masks * object_valid[..., None, None]
+    return jnp.clip(jnp.sum(masks, axis=-3, keepdims=True) - masks, 0.0, 1.0)

@@ -11,15 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from stm_jax.memory.read import read_plain
-from stm_jax.model.aggregation import soft_aggregate
+from stm_jax.model.aggregation import other_objects, soft_aggregate
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.stm import STM
-
-
-def _others(masks, object_valid):
-    """masks [B, O, H, W], object_valid [B, O] -> the other valid objects' union per object."""
-    masks = masks * object_valid[..., None, None]
-    return jnp.clip(jnp.sum(masks, axis=1, keepdims=True) - masks, 0.0, 1.0)
 
 
 def clip_logits(model_config: ModelConfig, variables, batch, detach_memory: bool = True):
@@ -43,7 +37,7 @@ def clip_logits(model_config: ModelConfig, variables, batch, detach_memory: bool
     def memorize(frame, masks):
         masks = masks * object_valid[..., None, None]
         keys, values = model.apply(
-            variables, frame, masks, _others(masks, object_valid), method=STM.encode_memory
+            variables, frame, masks, other_objects(masks, object_valid), method=STM.encode_memory
         )
         b, o, h, w, _ = keys.shape
         return keys.reshape(b, o, h * w, -1), values.reshape(b, o, h * w, -1)
