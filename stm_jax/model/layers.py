@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stm_jax.model.max_pool import max_pool_nhwc
+
 BN_EPSILON = 1e-5
 
 
@@ -91,10 +93,12 @@ class FrozenBatchNorm(nn.Module):
 
 
 def max_pool_3x3_s2(x):
-    """PyTorch MaxPool2d(3, stride=2, padding=1): padding with -inf, never 'SAME'."""
+    """PyTorch MaxPool2d(3, stride=2, padding=1) of (..., H, W, C): -inf padding, never 'SAME'.
+
+    The gradient is PyTorch's (first maximum of each window) and fast on CPU: see `max_pool`.
+    """
     lead = x.shape[:-3]
-    x = x.reshape(-1, *x.shape[-3:])
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = max_pool_nhwc(x.reshape(-1, *x.shape[-3:]))
     return x.reshape(*lead, *x.shape[-3:])
 
 
