@@ -1,0 +1,40 @@
+"""XLA:CPU compiler options for the training step.
+
+XLA:CPU hands convolutions to YNNPACK by default. For STM's backward pass that is the slow choice:
+YNNPACK's kernel gradient of a 3x3 convolution takes 155 ms for a [2, 96, 96, 256] decoder map where
+XLA's own (Eigen) convolution takes 78 ms, and forward and input-gradient convolutions are as fast
+either way (`benchmarks/train_step.py` measured the whole step at 5.05 -> 4.75 s on 2 cores). So the
+training step keeps YNNPACK for matmuls and reductions only. The option is set per compilation
+(`jax.jit(..., compiler_options=...)`), never through the process-wide XLA_FLAGS, and only when every
+device is a CPU and this jaxlib knows the option; otherwise the step compiles with XLA's defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+# Everything XLA:CPU gives YNNPACK by default (jaxlib 0.10) except LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION.
+TRAIN_STEP_CPU_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": (
+        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+    )
+}
+
+
+@functools.cache
+def _options_supported() -> bool:
+    """Whether this jaxlib accepts TRAIN_STEP_CPU_OPTIONS (a tiny probe compile)."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=TRAIN_STEP_CPU_OPTIONS).lower(1.0).compile()
+    except Exception:  # noqa: BLE001 - any rejection means "use XLA's defaults"
+        return False
+    return True
+
+
+def train_step_compiler_options(devices) -> dict[str, str] | None:
+    """Compiler options for a step on `devices`: the CPU ones above, or None (XLA's defaults)."""
+    if any(d.platform != "cpu" for d in devices):
+        return None
+    return dict(TRAIN_STEP_CPU_OPTIONS) if _options_supported() else None
