@@ -13,9 +13,15 @@ import jax.numpy as jnp
 
 
 def pixel_cross_entropy(logits, labels):
-    """Args: logits [..., K] float; labels [...] int in [0, K). Returns [...] float32 CE."""
+    """Args: logits [..., K] float; labels [...] int in [0, K). Returns [...] float32 CE.
+
+    The label's log-probability is picked with a one-hot product rather than `take_along_axis`, whose
+    gradient is a scatter that XLA:CPU runs serially; the values are identical (a label outside
+    [0, K), i.e. void, gives 0 and is masked by the caller).
+    """
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    return -jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+    one_hot = jax.nn.one_hot(labels, log_probs.shape[-1], dtype=log_probs.dtype)
+    return -jnp.sum(log_probs * one_hot, axis=-1)
 
 
 def bootstrap_fraction(step, start: int, end: int, final_p: float):
