@@ -7,8 +7,14 @@ reference model of `tests/torch_stm_reference.py` (the official structure, batch
 Training-Code-of-STM); ours runs `stm_jax.training.step` with batch `--batch`.
 
 Run:
-  python benchmarks/train_step.py [--size 384] [--backbone resnet50] [--objects 2] [--steps 3]
-Prints clips/s of both and the ratio (ours / PyTorch).
+  python benchmarks/train_step.py [--size 384] [--backbone resnet50] [--objects 2] [--steps 5]
+Prints clips/s of both and the ratio (ours / PyTorch). Each side first runs `--warmup` untimed steps:
+the first few steps of both run slower while their allocators' caches fill.
+
+The memory allocator matters on CPU: glibc returns XLA's per-step temporary buffer (2.1 GB here) to the
+OS and page-faults it back every step (~0.5 s), and PyTorch's many large tensors cost it ~0.7 s.
+Compare under tcmalloc too (Debian/Ubuntu package libtcmalloc-minimal4; it applies to both sides):
+  LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/train_step.py
 """
 
 from __future__ import annotations
@@ -48,8 +54,18 @@ def make_batch(batch: int, size: int, objects: int, seed: int = 0) -> dict:
     }
 
 
-def time_jax(config: ModelConfig, batch: dict, steps: int) -> tuple[float, float]:
-    """Returns (compile + first step seconds, seconds per later step)."""
+def allocator() -> str:
+    """The malloc this process runs with (an LD_PRELOADed tcmalloc/jemalloc shows in its maps)."""
+    maps = Path("/proc/self/maps")
+    text = maps.read_text() if maps.exists() else ""
+    for name in ("tcmalloc", "jemalloc", "mimalloc"):
+        if name in text:
+            return name
+    return "system malloc"
+
+
+def time_jax(config: ModelConfig, batch: dict, steps: int, warmup: int) -> tuple[float, float]:
+    """Returns (compile + first step seconds, seconds per step after `warmup` more steps)."""
     train = default_train_config()
     variables, _ = initial_variables(config, "", 0)
     mesh = step_lib.make_mesh(jax.devices()[:1])
@@ -60,6 +76,9 @@ def time_jax(config: ModelConfig, batch: dict, steps: int) -> tuple[float, float
     state, metrics = fn(state, stats, batch)
     jax.block_until_ready(metrics)
     first = time.perf_counter() - start
+    for _ in range(warmup):
+        state, metrics = fn(state, stats, batch)
+    jax.block_until_ready(metrics)
     start = time.perf_counter()
     for _ in range(steps):
         state, metrics = fn(state, stats, batch)
@@ -67,7 +86,7 @@ def time_jax(config: ModelConfig, batch: dict, steps: int) -> tuple[float, float
     return first, (time.perf_counter() - start) / steps
 
 
-def time_torch(backbone: str, num_slots: int, batch: dict, steps: int) -> float:
+def time_torch(backbone: str, num_slots: int, batch: dict, steps: int, warmup: int) -> float:
     """Seconds per PyTorch step on one clip (batch element 0)."""
     import torch
     import torch.nn.functional as F
@@ -97,7 +116,8 @@ def time_torch(backbone: str, num_slots: int, batch: dict, steps: int) -> float:
         loss.backward()
         optimizer.step()
 
-    one_step()  # warm-up
+    for _ in range(1 + warmup):
+        one_step()
     start = time.perf_counter()
     for _ in range(steps):
         one_step()
@@ -110,7 +130,8 @@ def main() -> None:
     parser.add_argument("--backbone", default="resnet50")
     parser.add_argument("--objects", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = cpu count)")
     args = parser.parse_args()
     import os
@@ -120,12 +141,12 @@ def main() -> None:
     torch.set_num_threads(args.threads or os.cpu_count())
     config = ModelConfig(backbone=args.backbone, max_objects=10)
     batch = make_batch(args.batch, args.size, args.objects)
-    first, ours = time_jax(config, batch, args.steps)
-    theirs = time_torch(args.backbone, config.num_slots, batch, args.steps)
+    first, ours = time_jax(config, batch, args.steps, args.warmup)
+    theirs = time_torch(args.backbone, config.num_slots, batch, args.steps, args.warmup)
     ours_clips, theirs_clips = args.batch / ours, 1.0 / theirs
     print(
         f"train step, {args.backbone} {args.size}x{args.size}, 3 frames, {args.objects} objects, "
-        f"{os.cpu_count()} CPU cores"
+        f"{os.cpu_count()} CPU cores, {allocator()}"
     )
     print(
         f"  JAX (ours):  {ours_clips:.3f} clips/s  ({ours:.2f} s/step, batch {args.batch}; "
