@@ -10,9 +10,10 @@ from stm_jax.model.max_pool import _pool, max_pool_nhwc
 
 
 def _torch_pool_and_grad(x, cotangent):
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
-    yt = torch.nn.functional.max_pool2d(xt, 3, 2, 1)
-    yt.backward(torch.from_numpy(cotangent).permute(0, 3, 1, 2))
+    with torch.enable_grad():  # other test modules switch autograd off globally
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        yt = torch.nn.functional.max_pool2d(xt, 3, 2, 1)
+        yt.backward(torch.from_numpy(cotangent).permute(0, 3, 1, 2))
     return yt.detach().permute(0, 2, 3, 1).numpy(), xt.grad.permute(0, 2, 3, 1).numpy()
 
 
