@@ -11,15 +11,18 @@ Run:
 Prints clips/s of both and the ratio (ours / PyTorch). Each side first runs `--warmup` untimed steps:
 the first few steps of both run slower while their allocators' caches fill.
 
-The memory allocator matters on CPU: glibc returns XLA's per-step temporary buffer (2.1 GB here) to the
-OS and page-faults it back every step (~0.5 s), and PyTorch's many large tensors cost it ~0.7 s.
-Compare under tcmalloc too (Debian/Ubuntu package libtcmalloc-minimal4; it applies to both sides):
+The memory allocator matters on CPU, for both sides: glibc returns XLA's per-step temporary buffer
+(2.1 GB here) to the OS and page-faults it back in 4 KB pages every step (~0.5 s), and PyTorch's large
+tensors cost it too. Compare with transparent huge pages for malloc (glibc >= 2.35) or under tcmalloc
+(Debian/Ubuntu package libtcmalloc-minimal4); either applies to both sides:
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python benchmarks/train_step.py
   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/train_step.py
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,7 +64,8 @@ def allocator() -> str:
     for name in ("tcmalloc", "jemalloc", "mimalloc"):
         if name in text:
             return name
-    return "system malloc"
+    tunables = os.environ.get("GLIBC_TUNABLES")
+    return f"glibc malloc ({tunables})" if tunables else "glibc malloc"
 
 
 def time_jax(config: ModelConfig, batch: dict, steps: int, warmup: int) -> tuple[float, float]:
@@ -134,8 +138,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = cpu count)")
     args = parser.parse_args()
-    import os
-
     import torch
 
     torch.set_num_threads(args.threads or os.cpu_count())
