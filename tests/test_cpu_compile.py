@@ -6,7 +6,11 @@ import re
 import jax
 import jax.numpy as jnp
 
-from stm_jax.training.cpu_compile import TRAIN_STEP_CPU_OPTIONS, train_step_compiler_options
+from stm_jax.training.cpu_compile import (
+    TRAIN_STEP_CPU_OPTIONS,
+    allocator_hint,
+    train_step_compiler_options,
+)
 
 
 @dataclasses.dataclass
@@ -48,3 +52,11 @@ def test_kernel_gradient_convolution_is_not_given_to_ynnpack():
     assert _ynn_convolutions(default) >= 1, (
         "XLA's defaults changed: re-measure cpu_compile's choice"
     )
+
+
+def test_allocator_hint_only_for_cpu_with_default_malloc():
+    cpu = [_FakeDevice("cpu")]
+    assert "glibc.malloc.hugetlb=1" in allocator_hint(cpu, {})
+    assert allocator_hint(cpu, {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}) is None
+    assert allocator_hint(cpu, {"LD_PRELOAD": "/usr/lib/libtcmalloc_minimal.so.4"}) is None
+    assert allocator_hint([_FakeDevice("gpu")], {}) is None

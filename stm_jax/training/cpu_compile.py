@@ -12,6 +12,8 @@ device is a CPU and this jaxlib knows the option; otherwise the step compiles wi
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import jax
 
@@ -38,3 +40,21 @@ def train_step_compiler_options(devices) -> dict[str, str] | None:
     if any(d.platform != "cpu" for d in devices):
         return None
     return dict(TRAIN_STEP_CPU_OPTIONS) if _options_supported() else None
+
+
+def allocator_hint(devices, environ=None) -> str | None:
+    """A one-line tip when training on CPU with glibc's default malloc, else None.
+
+    With glibc's defaults XLA's per-step temporary buffer (2.1 GB for ResNet-50 at 384x384) is unmapped
+    and page-faulted back in 4 KB pages every step; huge pages took that step from 4.63 to 4.05 s on
+    2 cores (docs/scaling.md). The tunable must be set before Python starts, so this only tells.
+    """
+    environ = os.environ if environ is None else environ
+    if any(d.platform != "cpu" for d in devices) or not sys.platform.startswith("linux"):
+        return None
+    if "hugetlb" in environ.get("GLIBC_TUNABLES", "") or "malloc" in environ.get("LD_PRELOAD", ""):
+        return None
+    return (
+        "[train] CPU tip: GLIBC_TUNABLES=glibc.malloc.hugetlb=1 before the command makes each step "
+        "~13% faster (XLA's per-step buffers on huge pages; docs/scaling.md)."
+    )

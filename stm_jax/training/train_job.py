@@ -23,6 +23,7 @@ from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip
 from stm_jax.model.config import ModelConfig
 from stm_jax.training import checkpoint_io, distributed
+from stm_jax.training.cpu_compile import allocator_hint
 from stm_jax.training.evaluate import copy_first_frame_baseline, evaluate, load_eval_videos
 from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
@@ -145,6 +146,9 @@ def run(config, workdir: str) -> dict:
         f"[train] {origin}; {jax.process_count()} process(es), {jax.device_count()} device(s); "
         f"global batch {config.data.batch_size}; steps {start} -> {t.num_steps}"
     )
+    hint = allocator_hint(jax.devices())
+    if hint:
+        _say(hint)
     step_fn = make_train_step(mesh, model_config, t)
     writer = MetricWriter(workdir, chief)
     eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 else []
