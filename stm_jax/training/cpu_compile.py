@@ -25,6 +25,10 @@ TRAIN_STEP_CPU_OPTIONS = {
 }
 
 
+def _all_cpu(devices) -> bool:
+    return all(d.platform == "cpu" for d in devices)
+
+
 @functools.cache
 def _options_supported() -> bool:
     """Whether this jaxlib accepts TRAIN_STEP_CPU_OPTIONS (a tiny probe compile)."""
@@ -37,7 +41,7 @@ def _options_supported() -> bool:
 
 def train_step_compiler_options(devices) -> dict[str, str] | None:
     """Compiler options for a step on `devices`: the CPU ones above, or None (XLA's defaults)."""
-    if any(d.platform != "cpu" for d in devices):
+    if not _all_cpu(devices):
         return None
     return dict(TRAIN_STEP_CPU_OPTIONS) if _options_supported() else None
 
@@ -50,7 +54,7 @@ def allocator_hint(devices, environ=None) -> str | None:
     2 cores (docs/scaling.md). The tunable must be set before Python starts, so this only tells.
     """
     environ = os.environ if environ is None else environ
-    if any(d.platform != "cpu" for d in devices) or not sys.platform.startswith("linux"):
+    if not _all_cpu(devices) or not sys.platform.startswith("linux"):
         return None
     if "hugetlb" in environ.get("GLIBC_TUNABLES", "") or "malloc" in environ.get("LD_PRELOAD", ""):
         return None
