@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stm_jax.inference.step import FrameStepper, MemoryConfig
+from stm_jax.inference.step import FrameStepper
+from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.layers import resize_bilinear
@@ -45,7 +46,7 @@ def test_official_parameter_counts_and_backbone_presets():
     with pytest.raises(ValueError, match="backbone"):
         init_variables(jax.random.key(0), ModelConfig(backbone="vgg"))
     with pytest.raises(ValueError, match="similarity"):
-        ModelConfig(similarity="cosine")
+        MemoryConfig(similarity="nearest")
 
 
 def test_max_objects_sets_the_aggregation_slots():
@@ -65,9 +66,9 @@ def test_max_objects_sets_the_aggregation_slots():
     assert stepper.predict(tiny_variables(config), frames[1], state).shape == (32, 32, 3)
 
 
-def run_two_frames(config, variables=None, num_objects=2):
+def run_two_frames(config, variables=None, num_objects=2, **memory):
     variables = variables or tiny_variables(config)
-    stepper = FrameStepper(config, MemoryConfig(capacity=4, chunk_frames=2))
+    stepper = FrameStepper(config, MemoryConfig(capacity=4, chunk_frames=2, **memory))
     frames, labels = random_video(3, 32, 48, num_objects, seed=5)
     onehot = np.eye(config.num_slots, dtype=np.float32)[labels]
     state = stepper.init(variables, frames[0], onehot, jnp.ones(num_objects, bool))
@@ -79,8 +80,8 @@ def test_similarity_top_k_and_dtype_switches_change_the_computation_sensibly():
     variables = tiny_variables()
     base = run_two_frames(TINY, variables)
     np.testing.assert_allclose(base.sum(-1), 1.0, rtol=1e-5)
-    l2 = run_two_frames(dataclasses.replace(TINY, similarity="l2"), variables)
-    top = run_two_frames(dataclasses.replace(TINY, top_k=3), variables)
+    l2 = run_two_frames(TINY, variables, similarity="l2")
+    top = run_two_frames(TINY, variables, top_k=3)
     bf16 = run_two_frames(dataclasses.replace(TINY, dtype="bfloat16"), variables)
     assert not np.allclose(base, l2, atol=1e-4)
     assert not np.allclose(base, top, atol=1e-4)

@@ -7,12 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stm_jax.inference.padding import Padding
-from stm_jax.inference.step import FrameStepper, MemoryConfig
+from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import labels_to_probs
+from stm_jax.memory.config import MemoryConfig
 from stm_jax.memory.read import read_plain
 from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.padding import Padding
 from stm_jax.model.stm import STM
 from tests.parity_utils import make_reference, random_video, to_torch_frame
 

@@ -28,10 +28,11 @@ from stm_jax.evaluation.youtubevos import (
 )
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.step import FrameStepper, MemoryConfig
+from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import VideoInputError, list_frames
 from stm_jax.io.images import read_label_mask, read_rgb
+from stm_jax.memory.config import MemoryConfig
 
 
 def segment_youtube_video(stepper, variables, plan: VideoPlan, frames_dir: Path, annotations: Path):

@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.step import FrameStepper, MemoryConfig
+from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
+from stm_jax.memory.config import MemoryConfig
 
 
 def predictions_complete(video: Video, out_dir: Path) -> bool:

@@ -14,9 +14,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stm_jax.memory.read import read_chunked
+from stm_jax.memory.config import EVICTION_POLICIES, MemoryConfig
 
-EVICTION_POLICIES = ("oldest", "none")
+__all__ = ["EVICTION_POLICIES", "MemoryBank", "commit_temporary", "init_bank", "read_bank"]
 
 
 class MemoryBank(NamedTuple):
@@ -92,8 +92,26 @@ def commit_temporary(bank: MemoryBank, capacity: int, eviction: str = "oldest") 
     return jax.lax.cond(has_room, lambda: grown, lambda: _evict_oldest_after_first(bank))
 
 
-def read_bank(bank: MemoryBank, query_key, chunk_frames: int, similarity="dot", top_k=0):
-    """Reads the valid frames for every object. query_key [P, Dk] -> readout [O, P, Dv] float32."""
-    return read_chunked(
-        bank.keys, bank.values, bank.valid, query_key[None], chunk_frames, similarity, top_k
+def init_bank_for(config: MemoryConfig, num_objects, positions, key_dim, value_dim, dtype):
+    """`init_bank` sized by a memory configuration."""
+    return init_bank(
+        num_objects, config.capacity, positions, key_dim, value_dim, config.chunk_frames, dtype
     )
+
+
+def commit_if_memory_frame(bank: MemoryBank, frame_index, config: MemoryConfig) -> MemoryBank:
+    """The official keep rule: the temporary frame (index `frame_index`) is committed when
+    frame_index % mem_every == 0 (frame 0 always); otherwise it will simply be overwritten."""
+    return jax.lax.cond(
+        frame_index % config.mem_every == 0,
+        lambda b: commit_temporary(b, config.capacity, config.eviction),
+        lambda b: b,
+        bank,
+    )
+
+
+def read_bank(bank: MemoryBank, query_key, read):
+    """Reads the valid frames for every object with `read` (from `stm_jax.memory.read.make_read`).
+
+    query_key [P, Dk] -> readout [O, P, Dv] float32."""
+    return read(bank.keys, bank.values, bank.valid, query_key[None])

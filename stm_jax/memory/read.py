@@ -1,41 +1,32 @@
 """Space-time memory read (spec A.4): affinity of memory keys vs query keys, softmax over memory.
 
+The read's contract (what `make_read(config)` returns, used by inference and training alike):
+  read(memory_keys [O, S, P, Dk], memory_values [O, S, P, Dv], frame_valid [S] bool (>= 1 True),
+       query_keys [O or 1, M, Dk]) -> readout [O, M, Dv] float32
+i.e. for every object and query pixel, the softmax-weighted (over all valid memory positions of all
+S frames) sum of memory values. Invalid frames never contribute, whatever they hold (NaN included).
+
 Two implementations with the same result:
-* `read_plain` materialises the whole (N x M) affinity — the reference, and what training uses (tiny memory);
+* `read_plain` materialises the whole (N x M) affinity — the reference for tests and benchmarks;
 * `read_chunked` streams memory in fixed-size chunks of frames with an online (running max / running sum)
-  softmax inside a `lax.while_loop` whose trip count is the number of chunks holding valid frames, so it
-  costs in proportion to the valid memory, never to the capacity, and compiles once for any fill level.
-Affinity and softmax always run in float32.
+  softmax. At inference it runs in a `lax.while_loop` whose trip count is the number of chunks holding
+  valid frames, so it costs in proportion to the valid memory, never to the capacity, and compiles once
+  for any fill level. Training needs reverse-mode gradients, which a while loop has not: there the same
+  body runs in a `lax.scan` over every chunk (`differentiable=True`; a training bank is one chunk).
+The similarity comes from `stm_jax.memory.similarity`; affinity and softmax always run in float32.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 
 import jax
 import jax.numpy as jnp
 
+from stm_jax.memory.config import MemoryConfig
+from stm_jax.memory.similarity import affinity
 
-def affinity(memory_keys, query_keys, similarity: str = "dot"):
-    """Scaled similarity of every memory position with every query position.
-
-    'dot' (STM): k_m . k_q / sqrt(d). 'l2' (STCN): (2 k_m . k_q - |k_m|^2) / sqrt(d), i.e. the negative
-    squared distance with the query-only |k_q|^2 term dropped (constant under the softmax over memory).
-
-    Args:
-      memory_keys: [..., N, D]; query_keys: [..., M, D].
-    Returns:
-      [..., N, M] float32.
-    """
-    mk = memory_keys.astype(jnp.float32)
-    qk = query_keys.astype(jnp.float32)
-    scale = 1.0 / math.sqrt(mk.shape[-1])
-    dots = jnp.einsum("...nd,...md->...nm", mk, qk, precision=jax.lax.Precision.HIGHEST)
-    if similarity == "dot":
-        return dots * scale
-    if similarity == "l2":
-        return (2.0 * dots - jnp.sum(mk * mk, axis=-1)[..., None]) * scale
-    raise ValueError(f"Unknown similarity {similarity!r}; use 'dot' or 'l2'.")
+__all__ = ["affinity", "make_read", "read_chunked", "read_plain"]
 
 
 def _top_k_mask(scores, k: int):
@@ -75,6 +66,7 @@ def read_chunked(
     chunk_frames: int,
     similarity="dot",
     top_k=0,
+    differentiable: bool = False,
 ):
     """Streaming read over frames [0, last valid frame], `chunk_frames` frames at a time.
 
@@ -82,6 +74,9 @@ def read_chunked(
       memory_keys: [O, T, P, Dk] (T memory frames of P positions each); memory_values: [O, T, P, Dv];
       frame_valid: [T] bool, at least one True; T must be a multiple of chunk_frames.
       query_keys: [O or 1, M, Dk].
+      similarity: a name in `stm_jax.memory.similarity.SIMILARITIES`. top_k: 0 = full softmax.
+      differentiable: visit every chunk in a `lax.scan` (reverse-mode gradients) instead of a
+        `lax.while_loop` over the valid chunks only.
     Returns:
       readout [O, M, Dv] float32, equal to `read_plain` over the valid frames.
     """
@@ -94,6 +89,12 @@ def read_chunked(
     num_queries = query_keys.shape[-2]
     last_valid = jnp.max(jnp.where(frame_valid, jnp.arange(num_frames), -1))
     num_chunks = (last_valid + chunk_frames) // chunk_frames
+    loop = functools.partial(
+        _chunk_loop,
+        num_chunks=num_chunks,
+        total_chunks=num_frames // chunk_frames,
+        differentiable=differentiable,
+    )
 
     def chunk(i):
         start = i * chunk_frames
@@ -111,7 +112,7 @@ def read_chunked(
     if top_k:
         flat_values = memory_values.reshape(num_objects, num_frames * positions, value_dim)
         return _read_chunked_top_k(
-            chunk, num_chunks, chunk_frames * positions, flat_values, num_queries, top_k
+            chunk, loop, chunk_frames * positions, flat_values, num_queries, top_k
         )
 
     def body(state):
@@ -134,11 +135,20 @@ def read_chunked(
         jnp.zeros((num_objects, num_queries), jnp.float32),
         jnp.zeros((num_objects, num_queries, value_dim), jnp.float32),
     )
-    _, _, total, accumulator = jax.lax.while_loop(lambda s: s[0] < num_chunks, body, init)
+    _, _, total, accumulator = loop(body, init)
     return accumulator / total[..., None]
 
 
-def _read_chunked_top_k(chunk, num_chunks, chunk_size, flat_values, num_queries, top_k):
+def _chunk_loop(body, init, num_chunks, total_chunks: int, differentiable: bool):
+    """Runs `body` over chunks 0..num_chunks-1 (while loop), or over all chunks (scan): chunks past
+    the last valid frame hold no valid frame, so the body leaves the state unchanged there."""
+    if differentiable:
+        state, _ = jax.lax.scan(lambda s, _: (body(s), None), init, None, length=total_chunks)
+        return state
+    return jax.lax.while_loop(lambda s: s[0] < num_chunks, body, init)
+
+
+def _read_chunked_top_k(chunk, loop, chunk_size, flat_values, num_queries, top_k):
     """Top-k variant: a running top-k of (score, memory index) per query pixel across chunks; the k
     values of each query pixel are gathered once at the end."""
     num_objects = flat_values.shape[0]
@@ -161,9 +171,27 @@ def _read_chunked_top_k(chunk, num_chunks, chunk_size, flat_values, num_queries,
         jnp.full((num_objects, num_queries, top_k), -jnp.inf, jnp.float32),
         jnp.zeros((num_objects, num_queries, top_k), jnp.int32),
     )
-    _, scores, index = jax.lax.while_loop(lambda s: s[0] < num_chunks, body, init)
+    _, scores, index = loop(body, init)
     weights = jax.nn.softmax(scores, axis=-1)
     values = jax.vmap(lambda v, idx: v[idx])(
         flat_values.astype(jnp.float32), index
     )  # [O, M, k, Dv]
     return jnp.einsum("omk,omkv->omv", weights, values, precision=jax.lax.Precision.HIGHEST)
+
+
+def make_read(config: MemoryConfig, differentiable: bool = False):
+    """The memory read that `config` selects (see the module docstring for its contract).
+
+    Args:
+      config: the memory configuration (similarity, top_k, chunk_frames).
+      differentiable: True in training (reverse-mode gradients through the read).
+    Returns:
+      `read(memory_keys, memory_values, frame_valid, query_keys) -> readout`.
+    """
+    return functools.partial(
+        read_chunked,
+        chunk_frames=config.chunk_frames,
+        similarity=config.similarity,
+        top_k=config.top_k,
+        differentiable=differentiable,
+    )

@@ -1,4 +1,9 @@
-"""Static model hyper-parameters (hashable, so they can sit on a Flax module)."""
+"""Static model hyper-parameters (hashable, so they can sit on a Flax module).
+
+Only what shapes the network or its arithmetic lives here; how memory is read and kept
+(similarity, top_k, capacity, ...) is `stm_jax.memory.config.MemoryConfig`, free to change for any
+checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import dataclasses
 
 import jax.numpy as jnp
 
-SIMILARITIES = ("dot", "l2")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -20,8 +24,6 @@ class ModelConfig:
       value_dim: channels of the value heads (official 512).
       decoder_dim: channels inside the decoder (official 256).
       max_objects: objects per video; K = max_objects + 1 aggregation slots (official 10 -> K = 11).
-      similarity: 'dot' (STM: k_m . k_q / sqrt(d)) or 'l2' (STCN: (2 k_m . k_q - |k_m|^2) / sqrt(d)).
-      top_k: if > 0, the softmax over memory keeps only the top_k affinities per query pixel.
       dtype: compute dtype name; affinity and softmax always run in float32.
     """
 
@@ -30,13 +32,9 @@ class ModelConfig:
     value_dim: int = 512
     decoder_dim: int = 256
     max_objects: int = 10
-    similarity: str = "dot"
-    top_k: int = 0
     dtype: str = "float32"
 
     def __post_init__(self):
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(f"model.similarity={self.similarity!r}; choose one of {SIMILARITIES}.")
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype={self.dtype!r}; choose one of {sorted(DTYPES)}.")
         if self.max_objects < 1:

@@ -4,8 +4,8 @@ Methods (call through `model.apply(variables, ..., method=...)`):
 * `encode_memory(frames, masks, others) -> (keys, values)` per object;
 * `encode_query(frames) -> (key, value, r3, r2)`, shared by all objects of a frame;
 * `decode(readout, query_value, r3, r2) -> logits` (bg, fg) per object at full padded resolution.
-The memory read between query and decoder lives in `stm_jax.memory.read` and is not a module: it has no
-parameters, and the memory engine chooses how to run it.
+The memory read between query and decoder lives in `stm_jax.memory` and is not a module: it has no
+parameters. The per-frame loop that joins them is `stm_jax.core`.
 
 Variables: {'params': ..., 'batch_stats': ...}; 'batch_stats' holds frozen BN statistics and is never
 mutated.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.decoder import Decoder
 from stm_jax.model.encoders import KeyValue, MemoryEncoder, QueryEncoder
@@ -60,21 +59,12 @@ class STM(nn.Module):
         return self.Decoder(memory_out.astype(self.config.compute_dtype), r3, r2)
 
     def __call__(self, frames, masks, others):
-        """Initialisation path touching every submodule: one memory frame read by one query frame."""
-        from stm_jax.memory.read import read_plain
-
+        """Initialisation path touching every submodule (the memory read has no parameters: the
+        memory frame's own values stand in for a readout)."""
         keys, values = self.encode_memory(frames, masks, others)
-        q_key, q_value, r3, r2 = self.encode_query(frames)
-        b, o, h, w, _ = keys.shape
-        readout = read_plain(
-            keys.reshape(b, o, h * w, -1),
-            values.reshape(b, o, h * w, -1),
-            jnp.ones((b, o, h * w), bool),
-            jnp.broadcast_to(q_key.reshape(b, 1, h * w, -1), (b, o, h * w, q_key.shape[-1])),
-        ).reshape(b, o, h, w, -1)
-        logits = self.decode(readout, q_value, r3, r2)
-        fg = nn.softmax(logits, axis=-1)[..., 1]
-        return soft_aggregate(fg, jnp.ones((b, o), bool), self.config.num_slots)
+        del keys
+        _, q_value, r3, r2 = self.encode_query(frames)
+        return self.decode(values, q_value, r3, r2)
 
 
 def init_variables(rng, config: ModelConfig, image_size: tuple[int, int] = (64, 64)):

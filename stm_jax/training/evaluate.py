@@ -12,8 +12,9 @@ import numpy as np
 
 from stm_jax.data.registry import build_source
 from stm_jax.evaluation.davis import score_sequence_arrays
-from stm_jax.inference.step import FrameStepper, MemoryConfig
+from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
+from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 
 

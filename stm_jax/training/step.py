@@ -15,6 +15,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.cpu_compile import train_step_compiler_options
 from stm_jax.training.forward import clip_logits
@@ -59,9 +60,11 @@ def init_train_state(params, train_config, seed: int) -> dict:
     }
 
 
-def _loss_fn(params, batch_stats, batch, step, model_config, train_config):
+def _loss_fn(params, batch_stats, batch, step, model_config, train_config, memory_config):
     variables = {"params": params, "batch_stats": batch_stats}
-    logits = clip_logits(model_config, variables, batch, bool(train_config.detach_memory))
+    logits = clip_logits(
+        model_config, variables, batch, bool(train_config.detach_memory), memory_config
+    )
     labels = batch["labels"][:, 1:]
     void = batch.get("void")
     valid = jnp.ones(labels.shape, bool) if void is None else ~void[:, 1:]
@@ -86,7 +89,15 @@ def _split_micro(x, accumulate: int):
     return jnp.swapaxes(x.reshape(b // accumulate, accumulate, *x.shape[1:]), 0, 1)
 
 
-def train_step(state, batch_stats, batch, *, model_config: ModelConfig, train_config):
+def train_step(
+    state,
+    batch_stats,
+    batch,
+    *,
+    model_config: ModelConfig,
+    train_config,
+    memory_config: MemoryConfig | None = None,
+):
     """One optimizer update on one global batch.
 
     Args:
@@ -94,6 +105,8 @@ def train_step(state, batch_stats, batch, *, model_config: ModelConfig, train_co
       batch_stats: frozen BN statistics.
       batch: dict with BATCH_KEYS (global arrays, leading batch axis).
       model_config, train_config: static configuration.
+      memory_config: the memory read (similarity, top_k) shared with inference; default
+        MemoryConfig().
     Returns:
       (new state, metrics dict of scalars: loss, grad_norm, param_norm, update_norm, lr, frame losses).
     """
@@ -102,7 +115,9 @@ def train_step(state, batch_stats, batch, *, model_config: ModelConfig, train_co
     batch = {k: batch[k] for k in BATCH_KEYS if k in batch}
     grad_fn = jax.value_and_grad(_loss_fn, has_aux=True)
     args = (batch_stats,)
-    statics = dict(model_config=model_config, train_config=train_config)
+    statics = dict(
+        model_config=model_config, train_config=train_config, memory_config=memory_config
+    )
     accumulate = int(train_config.accumulate)
     if accumulate <= 1:
         (loss, per_frame), grads = grad_fn(state["params"], *args, batch, state["step"], **statics)
@@ -141,7 +156,9 @@ def train_step(state, batch_stats, batch, *, model_config: ModelConfig, train_co
     return new_state, metrics
 
 
-def make_train_step(mesh: Mesh, model_config: ModelConfig, train_config):
+def make_train_step(
+    mesh: Mesh, model_config: ModelConfig, train_config, memory_config: MemoryConfig | None = None
+):
     """The compiled step: state/batch_stats replicated, batch sharded over 'data', state donated.
 
     On CPU it compiles with `cpu_compile.TRAIN_STEP_CPU_OPTIONS` (faster convolution gradients).
@@ -154,7 +171,12 @@ def make_train_step(mesh: Mesh, model_config: ModelConfig, train_config):
 
     def step(state, batch_stats, batch):
         return train_step(
-            state, batch_stats, batch, model_config=model_config, train_config=train_config
+            state,
+            batch_stats,
+            batch,
+            model_config=model_config,
+            train_config=train_config,
+            memory_config=memory_config,
         )
 
     return jax.jit(

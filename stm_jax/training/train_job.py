@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip
+from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training import checkpoint_io, distributed
 from stm_jax.training.cpu_compile import allocator_hint
@@ -122,6 +123,12 @@ def run(config, workdir: str) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     t = config.train
     model_config = ModelConfig.from_config(config.model)
+    memory_config = MemoryConfig.from_config(config.memory)
+    if int(config.data.crop_size) % 16:
+        raise ValueError(
+            f"data.crop_size={config.data.crop_size} must be a multiple of 16 (the encoders' "
+            "stride), e.g. 384."
+        )
     if int(config.data.max_train_objects) > model_config.max_objects:
         raise ValueError(
             f"data.max_train_objects={config.data.max_train_objects} exceeds model.max_objects="
@@ -149,7 +156,7 @@ def run(config, workdir: str) -> dict:
     hint = allocator_hint(jax.devices())
     if hint:
         _say(hint)
-    step_fn = make_train_step(mesh, model_config, t)
+    step_fn = make_train_step(mesh, model_config, t, memory_config)
     writer = MetricWriter(workdir, chief)
     eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 else []
     best_manager = None
@@ -212,7 +219,7 @@ def run(config, workdir: str) -> dict:
                 )
             if eval_videos and (step % int(t.eval_every) == 0 or last):
                 scores = evaluate(
-                    model_config, config.memory, host_variables(state, batch_stats), eval_videos
+                    model_config, memory_config, host_variables(state, batch_stats), eval_videos
                 )
                 writer.write(step, scores, prefix="eval/")
                 if chief:
