@@ -1,6 +1,5 @@
-"""TensorBoard event files written without TensorFlow parse back; JSONL metrics; non-finite stop."""
-
-import struct
+"""Metric writer: JSONL lines and TensorBoard scalars (tensorboardX) read back by TensorBoard's own
+loader; non-finite loss stop."""
 
 import jax
 import jax.numpy as jnp
@@ -9,54 +8,47 @@ import pytest
 
 from stm_jax.training import checkpoint_io, train_job
 from stm_jax.training.metric_writer import MetricWriter, read_jsonl
-from stm_jax.training.tensorboard import (
-    EventWriter,
-    crc32c,
-    frame_record,
-    masked_crc32c,
-    read_events,
-)
-from tests.train_fixtures import tiny_config
+from tests.train_fixtures import read_tensorboard_scalars, tiny_config
 
 
-def test_crc32c_reference_values():
-    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
-    assert crc32c(b"") == 0
-    assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4 test vector (32 zero bytes)
-    assert masked_crc32c(b"") == 0xA282EAD8
-
-
-def test_event_file_round_trip(tmp_path):
-    writer = EventWriter(tmp_path)
-    writer.scalars(3, {"train/loss": 0.25, "lr": 1e-5})
-    writer.scalars(-1, {"neg": -2.0})
-    writer.close()
-    events = read_events(writer.path)
-    assert writer.path.name.startswith("events.out.tfevents.")
-    assert events[0]["file_version"] == "brain.Event:2"
-    assert events[1]["step"] == 3
-    assert events[1]["scalars"] == pytest.approx({"train/loss": 0.25, "lr": 1e-5})
-    assert events[2]["step"] == -1 and events[2]["scalars"]["neg"] == -2.0
-
-
-def test_corrupt_record_is_detected(tmp_path):
-    path = tmp_path / "events.out.tfevents.0.x"
-    record = bytearray(frame_record(b"\x10\x05"))
-    record[12] ^= 0xFF
-    path.write_bytes(bytes(record))
-    with pytest.raises(ValueError, match="CRC"):
-        read_events(path)
-    header = struct.pack("<Q", 2)
-    assert record[8:12] == struct.pack("<I", masked_crc32c(header))
-
-
-def test_metric_writer_jsonl_and_events(tmp_path):
+def test_metric_writer_jsonl_and_tensorboard(tmp_path):
     writer = MetricWriter(tmp_path)
-    writer.write(1, {"loss": 1.5, "note": "text"}, prefix="train/")
+    writer.write(1, {"loss": 1.5, "lr": 1e-5, "note": "text"}, prefix="train/")
+    writer.write(2, {"loss": 0.1, "lr": 2e-5, "grad_norm": float("nan")}, prefix="train/")
+    writer.write(2, {"J&F": 0.75, "J": 0.7}, prefix="eval/")
+    writer.write(10, {"loss": np.float64(-3.25), "steps": 7}, prefix="train/")
     writer.close()
-    assert read_jsonl(tmp_path / "metrics.jsonl")[0]["train/loss"] == 1.5
+
+    records = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 2, 10]
+    assert records[0]["train/loss"] == 1.5 and records[0]["train/note"] == "text"
+    assert records[2]["eval/J&F"] == 0.75  # JSONL keeps keys verbatim
+
     (events_file,) = (tmp_path / "tensorboard").iterdir()
-    assert read_events(events_file)[1]["scalars"] == {"train/loss": 1.5}
+    assert events_file.name.startswith("events.out.tfevents.")
+    scalars = read_tensorboard_scalars(tmp_path / "tensorboard")
+    # Strings and NaN stay out of TensorBoard; '&' is not a legal tag character there.
+    assert sorted(scalars) == ["eval/J", "eval/J_F", "train/loss", "train/lr", "train/steps"]
+    steps = {tag: [s for s, _ in points] for tag, points in scalars.items()}
+    assert steps == {
+        "eval/J": [2],
+        "eval/J_F": [2],
+        "train/loss": [1, 2, 10],
+        "train/lr": [1, 2],
+        "train/steps": [10],
+    }
+    values = {tag: [v for _, v in points] for tag, points in scalars.items()}
+    np.testing.assert_allclose(values["train/loss"], [1.5, 0.1, -3.25], rtol=1e-7)
+    np.testing.assert_allclose(values["train/lr"], [1e-5, 2e-5], rtol=1e-7)  # float32 precision
+    np.testing.assert_allclose(values["eval/J_F"] + values["eval/J"], [0.75, 0.7], rtol=1e-7)
+    assert values["train/steps"] == [7.0]
+
+
+def test_inactive_metric_writer_writes_nothing(tmp_path):
+    writer = MetricWriter(tmp_path, active=False)
+    writer.write(1, {"loss": 1.0})
+    writer.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

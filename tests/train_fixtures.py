@@ -72,3 +72,15 @@ def random_batch(batch=2, frames=3, size=32, objects=2, seed=0) -> dict:
         "object_valid": np.ones((batch, objects), bool),
         "num_objects": np.full((batch,), objects, np.int32),
     }
+
+
+def read_tensorboard_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value), ...]} of every scalar under `logdir`, read by TensorBoard's own loader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(logdir), size_guidance={"scalars": 0})  # 0: keep them all
+    accumulator.Reload()
+    return {
+        tag: [(event.step, event.value) for event in accumulator.Scalars(tag)]
+        for tag in accumulator.Tags()["scalars"]
+    }

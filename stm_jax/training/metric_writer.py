@@ -1,4 +1,9 @@
-"""Training logs: JSON lines + TensorBoard scalars (process 0 only), and the resolved config."""
+"""Training logs: JSON lines + TensorBoard scalars (process 0 only), and the resolved config.
+
+TensorBoard event files are written by tensorboardX's `SummaryWriter` (pure Python + protobuf, no
+TensorFlow). Its tag rules apply: characters outside `[-/\\w.]` become `_` in TensorBoard (so the
+JSONL key `eval/J&F` is the TensorBoard tag `eval/J_F`); the JSONL file keeps every key verbatim.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import math
 import time
 from pathlib import Path
 
-from stm_jax.training.tensorboard import EventWriter
+# tensorboardX's background thread writes queued events to disk at least this often (and at close).
+FLUSH_SECS = 5
 
 
 class MetricWriter:
@@ -23,26 +29,28 @@ class MetricWriter:
         self.active = active
         self.path = Path(workdir) / "metrics.jsonl"
         if active:
+            # Imported here: tensorboardX imports torch when it is installed (dev environments),
+            # which only the writing process needs to pay for.
+            from tensorboardX import SummaryWriter
+
             self._jsonl = open(self.path, "a")
-            self._events = EventWriter(Path(workdir) / "tensorboard")
+            self._events = SummaryWriter(str(Path(workdir) / "tensorboard"), flush_secs=FLUSH_SECS)
 
     def write(self, step: int, values: dict, prefix: str = "") -> None:
-        """Logs scalars at `step` (non-numeric values go to the JSON line only)."""
+        """Logs scalars at `step` (non-numeric and non-finite values go to the JSON line only)."""
         if not self.active:
             return
         record = {"step": int(step), "time": time.time()}
         record.update({f"{prefix}{k}": v for k, v in values.items()})
         self._jsonl.write(json.dumps(record, default=float) + "\n")
         self._jsonl.flush()
-        scalars = {
-            f"{prefix}{k}": float(v)
-            for k, v in values.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
-        }
-        if scalars:
-            self._events.scalars(step, scalars)
+        wall_time = record["time"]
+        for k, v in values.items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v)):
+                self._events.add_scalar(f"{prefix}{k}", float(v), int(step), walltime=wall_time)
 
     def close(self) -> None:
+        """Closes the JSONL file and flushes + closes the TensorBoard event file."""
         if self.active:
             self._jsonl.close()
             self._events.close()
