@@ -7,7 +7,7 @@ As the official eval_DAVIS.py -y 16: every label > 0 (and != 255) of the first f
 Expected score with the official weights: J&F 89.3 (J 88.7 / F 89.9). Expected time: ~1 GPU-minute.
 """
 
-from configs.common import segment_config
+from stm_jax.jobs.config_base import segment_config
 
 
 def get_config():

@@ -9,7 +9,7 @@ DAVIS 2017 definitions into OUT/global_results-val.csv and OUT/per-sequence_resu
 weights: J&F 81.8 (J 79.2 / F 84.3), as published.
 """
 
-from configs.common import segment_config
+from stm_jax.jobs.config_base import segment_config
 
 
 def get_config():

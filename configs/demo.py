@@ -8,21 +8,8 @@ video: J&F >= 0.85, printed beside the copy-the-first-frame baseline. The checkp
 stm_jax/assets/synthetic_cpu (trained by configs/synthetic_cpu.py; see the README).
 """
 
-import ml_collections
+from stm_jax.jobs.config_base import demo_config
 
 
 def get_config():
-    config = ml_collections.ConfigDict()
-    config.job = "demo"
-    config.workdir = "demo_out"
-    config.checkpoint = ""  # empty: the shipped synthetic_cpu checkpoint
-    config.input = ""  # a folder of your frames (then first_mask is required)
-    config.first_mask = ""  # palette PNG of the first frame's objects
-    # The held-out synthetic videos: a seed the training never used, the training videos' format.
-    config.seed = 7
-    config.num_videos = 2
-    config.video = ml_collections.ConfigDict(
-        dict(num_frames=24, height=64, width=96, num_objects=(1, 3))
-    )
-    config.memory = ml_collections.ConfigDict(dict(mem_every=3, capacity=12))
-    return config
+    return demo_config()

@@ -15,11 +15,11 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbone, 32 px; set the dav
 
 import ml_collections
 
-from stm_jax.training.defaults import base_config
+from stm_jax.jobs.config_base import train_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    c = base_config()  # data: DAVIS 0.08 / YouTube-VOS 0.92, 3 frames, 384 crops, skip 0 -> 25
+    c = train_config()  # data: DAVIS 0.08 / YouTube-VOS 0.92, 3 frames, 384 crops, skip 0 -> 25
     t = c.train
     t.num_steps = 200_000  # 800k iterations of batch 1 x accumulation 4 (spec C.2)
     t.lr = 1e-5

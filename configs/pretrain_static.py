@@ -14,11 +14,11 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbone, 32 px; set the ima
 
 import ml_collections
 
-from stm_jax.training.defaults import base_config
+from stm_jax.jobs.config_base import train_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    c = base_config()
+    c = train_config()
     d = c.data
     d.sources = ml_collections.ConfigDict(
         {

@@ -10,20 +10,8 @@ PNG decoding. Expected score: whatever the predictions earn (the official STM we
 at J&F 81.8 on DAVIS-2017 val).
 """
 
-import ml_collections
+from stm_jax.jobs.config_base import score_config
 
 
-def get_config() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    config.job = "score"
-    # DAVIS root holding Annotations/<resolution>/<seq>/*.png and ImageSets/<year>/<split>.txt.
-    config.gt = ""
-    config.pred = ""  # predictions: <pred>/<seq>/<frame>.png (palette or grayscale ids)
-    config.year = 2017  # 2016: all labels > 0 merged into one object
-    config.split = "val"
-    config.resolution = "480p"
-    config.sequences = ""  # comma-separated subset; empty = the whole ImageSets list
-    config.set_name = ""  # name in the CSV file names; empty = split
-    config.num_threads = 0  # 0 = min(4, cpu count)
-    config.overlays = False  # also write overlay GIFs + contact sheets (needs JPEGImages/)
-    return config
+def get_config():
+    return score_config()

@@ -9,7 +9,7 @@ background, 1..10). Writes OUT/predictions/<video>/<frame>.png with the frames' 
 --config.overlays=True, an overlay animation and a contact sheet.
 """
 
-from configs.common import segment_config
+from stm_jax.jobs.config_base import segment_config
 
 
 def get_config():

@@ -11,7 +11,7 @@ Variant for CI: `get_config("tiny")` (2 steps, batch 2, 32 px).
 
 import ml_collections
 
-from stm_jax.training.defaults import base_config
+from stm_jax.jobs.config_base import train_config
 
 
 def _synthetic(num_videos: int, seed: int, size=(64, 96)) -> dict:
@@ -28,7 +28,7 @@ def _synthetic(num_videos: int, seed: int, size=(64, 96)) -> dict:
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
-    c = base_config()
+    c = train_config()
     c.model.update(
         {"backbone": "tiny", "key_dim": 32, "value_dim": 128, "decoder_dim": 64, "max_objects": 3}
     )

@@ -10,7 +10,7 @@ public). Published STM (YouTube-VOS 2018 val, its own unreleased checkpoint): G 
 ~30 GPU-minutes with all frames.
 """
 
-from configs.common import youtubevos_config
+from stm_jax.jobs.config_base import youtubevos_config
 
 
 def get_config():

@@ -10,8 +10,8 @@ import pytest
 
 from configs import davis2017_val, score
 from stm_jax.data.synthetic import write_synthetic_davis
-from stm_jax.evaluation.evaluate_job import run
-from stm_jax.evaluation.score_job import run as run_score
+from stm_jax.jobs.evaluate import run
+from stm_jax.jobs.score import run as run_score
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
 
 ROOT = Path(__file__).resolve().parents[1]

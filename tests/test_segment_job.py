@@ -12,8 +12,8 @@ from PIL import Image
 
 from configs import davis2016_val, davis2017_val, segment
 from stm_jax.data.synthetic import write_synthetic_davis
-from stm_jax.inference.segment_job import run
 from stm_jax.io.images import DAVIS_PALETTE, write_palette_png, write_rgb
+from stm_jax.jobs.segment import run
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stm_jax import checkpoint_io
 from stm_jax.data.synthetic import make_synthetic_video, write_synthetic_davis
 from stm_jax.io.images import write_palette_png, write_rgb
-from stm_jax.training import checkpoint_io, train_job
+from stm_jax.jobs import train as train_job
 from stm_jax.training.metric_writer import read_jsonl
 from tests.train_fixtures import read_tensorboard_scalars  # (+ persistent compilation cache)
 

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stm_jax.training import checkpoint_io, train_job
+from stm_jax import checkpoint_io
+from stm_jax.jobs import train as train_job
 from stm_jax.training.metric_writer import MetricWriter, read_jsonl
 from tests.train_fixtures import read_tensorboard_scalars, tiny_config
 

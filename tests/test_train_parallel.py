@@ -94,7 +94,7 @@ _TWO_PROCESS = textwrap.dedent(
     import numpy as np
     from absl import flags
     flags.FLAGS.mark_as_parsed()
-    from stm_jax.training import train_job
+    from stm_jax.jobs import train as train_job
     from tests.train_fixtures import tiny_config
 
     workdir, out = sys.argv[1], sys.argv[2]

@@ -17,7 +17,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from stm_jax.training import checkpoint_io, train_job
+from stm_jax import checkpoint_io
+from stm_jax.jobs import train as train_job
 from tests.train_fixtures import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ _KILLED_RUN = textwrap.dedent(
     import sys
     from absl import flags
     flags.FLAGS.mark_as_parsed()
-    from stm_jax.training import train_job
+    from stm_jax.jobs import train as train_job
     from tests.train_fixtures import tiny_config
     config = tiny_config(num_steps=10_000)
     config.train.checkpoint_every = 1

@@ -8,8 +8,8 @@ from PIL import Image
 
 from configs import youtubevos2019_valid
 from stm_jax.data.synthetic import make_synthetic_video
-from stm_jax.evaluation.youtubevos_job import run
 from stm_jax.io.images import write_palette_png, write_rgb
+from stm_jax.jobs.youtubevos import run
 from tests.model_fixtures import tiny_run_config, write_tiny_pth
 
 

@@ -9,7 +9,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from stm_jax.training.defaults import base_config
+from stm_jax.jobs.config_base import train_config
 
 # Every train_job.run builds a fresh jitted step; the persistent compilation cache lets the many
 # identical tiny runs of these tests (and their subprocesses) compile each program once.
@@ -36,7 +36,7 @@ def synthetic_source(num_videos=4, seed=0, size=(32, 48), frames=6) -> dict:
 
 def tiny_config(batch_size: int = 2, num_steps: int = 2) -> ml_collections.ConfigDict:
     """A 32-px, tiny-backbone synthetic run with no evaluation (override fields per test)."""
-    c = base_config()
+    c = train_config()
     c.model.update(
         {"backbone": "tiny", "key_dim": 8, "value_dim": 16, "decoder_dim": 16, "max_objects": 2}
     )

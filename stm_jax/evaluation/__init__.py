@@ -1,7 +1,7 @@
 """Evaluation: DAVIS J/F metrics (host-side numpy), scorer and CSVs, overlays, YouTube-VOS layout.
 
 Modules: `boundary` (seg2bmap, disk), `metrics` (J, F, Mean/Recall/Decay), `results` (Results,
-merge_results, CSV I/O), `davis` (score_davis), `score_job` (the 'score' job), `overlay`,
+merge_results, CSV I/O), `davis` (score_davis), `overlay`,
 `youtubevos`, `synthetic` (generated masks for tests and benchmarks).
 """
 

@@ -13,8 +13,8 @@ def load_model(config) -> tuple[ModelConfig, dict]:
     """Returns (model config, variables on device) from `config.checkpoint`.
 
     A `.pth` file is converted strictly with `config.model`; a directory is a stm_jax training
-    workdir or checkpoint, which carries its own model config (only `max_objects` and `top_k` of
-    `config.model`, inference-time switches, are taken from the run config).
+    workdir or checkpoint, which carries its own model config (only `max_objects` and `dtype` of
+    `config.model`, which do not change the weights, are taken from the run config).
     """
     path = config.get("checkpoint", "")
     if not path:
@@ -29,13 +29,30 @@ def load_model(config) -> tuple[ModelConfig, dict]:
         model_config = ModelConfig.from_config(config.model)
         variables = load_official_checkpoint(path, model_config)
     elif path.is_dir():
-        from stm_jax.training.checkpoint_io import load_trained_model
+        from stm_jax.checkpoint_io import load_trained_model
 
         model_config, variables = load_trained_model(path)
-        overrides = {k: config.model[k] for k in ("max_objects", "top_k") if k in config.model}
+        overrides = {k: config.model[k] for k in ("max_objects", "dtype") if k in config.model}
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
+        _warn_if_read_differs(path, config.get("memory", {}))
     else:
         raise FileNotFoundError(
             f"{path}: checkpoint not found; expected an official .pth file or a training workdir."
         )
     return model_config, jax.device_put(variables)
+
+
+def _warn_if_read_differs(path: Path, memory) -> None:
+    """A checkpoint trained with one memory read and run with another still runs (the read has no
+    weights), but rarely on purpose: say so."""
+    from stm_jax.checkpoint_io import read_meta
+
+    meta = read_meta(path)
+    trained = meta.get("config", {}).get("memory", {}).get("similarity")
+    trained = trained or meta.get("model", {}).get("similarity", "dot")  # older checkpoints
+    running = memory.get("similarity", "dot")
+    if trained != running:
+        print(
+            f"Warning: {path} was trained with memory.similarity={trained!r}, this run reads with "
+            f"{running!r}. Pass --config.memory.similarity={trained} to read as in training."
+        )

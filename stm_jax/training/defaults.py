@@ -1,15 +1,10 @@
-"""The base training configuration every training config file starts from.
-
-Resume order (big_vision): a checkpoint in the workdir -> `config.resume` (a training workdir or
-checkpoint directory: full state incl. optimizer and data position) -> `config.init_from` (weights only:
-an official STM .pth, a torchvision ResNet-50 .pth, or one of our checkpoints) -> scratch.
+"""Default blocks of a training config: `config.train` (optimisation, loss, cadence) and `config.eval`
+(in-training evaluation). The whole training config is `stm_jax.jobs.config_base.train_config()`.
 """
 
 from __future__ import annotations
 
 import ml_collections
-
-from stm_jax.data.config import default_data_config
 
 
 def default_train_config() -> ml_collections.ConfigDict:
@@ -63,37 +58,3 @@ def default_eval_config() -> ml_collections.ConfigDict:
     e.max_frames = 0  # 0 = all frames of each video
     e.size = 0  # 0 = native size; else frames are resized so the shorter side is this many pixels
     return e
-
-
-def base_config() -> ml_collections.ConfigDict:
-    """Everything the 'train' job reads; config files override fields.
-
-    Returns:
-      ConfigDict with job, model, data, train, eval, memory, init_from, resume, distributed.
-    """
-    c = ml_collections.ConfigDict()
-    c.job = "train"
-    c.model = ml_collections.ConfigDict(
-        {
-            "backbone": "resnet50",
-            "key_dim": 128,
-            "value_dim": 512,
-            "decoder_dim": 256,
-            "max_objects": 10,
-            "similarity": "dot",
-            "top_k": 0,
-            "dtype": "float32",
-        }
-    )
-    c.data = default_data_config()
-    c.train = default_train_config()
-    c.eval = default_eval_config()
-    c.memory = ml_collections.ConfigDict({"mem_every": 5, "capacity": 40, "chunk_frames": 4})
-    c.init_from = ""  # weights only: official .pth, torchvision resnet50 .pth, or our checkpoint
-    c.resume = ""  # full state from another run's workdir / checkpoint directory
-    # Multi-host: empty coordinator_address = read JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
-    # JAX_PROCESS_ID from the environment; none set = single process.
-    c.distributed = ml_collections.ConfigDict(
-        {"coordinator_address": "", "num_processes": 0, "process_id": -1, "cpu_collectives": "gloo"}
-    )
-    return c

@@ -43,7 +43,7 @@ def initial_variables(model_config: ModelConfig, init_from: str, seed: int) -> t
         return variables, "scratch (random init, zero decoder output conv)"
     path = Path(init_from)
     if path.is_dir():
-        from stm_jax.training.checkpoint_io import load_trained_model
+        from stm_jax.checkpoint_io import load_trained_model
 
         saved_config, variables = load_trained_model(path)
         if saved_config != model_config:

@@ -13,18 +13,19 @@ from pathlib import Path
 
 import ml_collections
 
-from configs.common import segment_config
 from stm_jax.evaluation.davis import score_davis
-from stm_jax.evaluation.evaluate_job import evaluate_davis
-from stm_jax.inference.segment_job import list_videos, segment_videos, write_overlays
 from stm_jax.io.images import read_label_mask, write_palette_png
+from stm_jax.jobs.config_base import segment_config
+from stm_jax.jobs.evaluate import evaluate_davis
+from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
 
-SHIPPED_CHECKPOINT = Path(__file__).parent / "assets" / "synthetic_cpu"
+SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "assets" / "synthetic_cpu"
 
 
 def _run_config(config, workdir: Path) -> ml_collections.ConfigDict:
     run = segment_config()
     run.checkpoint = config.checkpoint or str(SHIPPED_CHECKPOINT)
+    run.model.update(config.model)
     run.memory.update(config.memory)
     run.overlays = True
     if config.input:

@@ -19,11 +19,12 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from stm_jax import checkpoint_io
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
-from stm_jax.training import checkpoint_io, distributed
+from stm_jax.training import distributed
 from stm_jax.training.cpu_compile import allocator_hint
 from stm_jax.training.evaluate import copy_first_frame_baseline, evaluate, load_eval_videos
 from stm_jax.training.init import initial_variables
@@ -109,7 +110,7 @@ def run(config, workdir: str) -> dict:
     """Trains per `config`; returns the final metrics (also written to the workdir).
 
     Args:
-      config: ConfigDict (see `stm_jax.training.defaults.base_config`).
+      config: ConfigDict (see `stm_jax.jobs.config_base.train_config`).
       workdir: run folder (checkpoints, logs, config).
     Returns:
       {'step', 'loss', the last evaluation's numbers if any, and 'variables': this process's host

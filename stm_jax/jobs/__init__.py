@@ -9,12 +9,12 @@ import importlib
 from pathlib import Path
 
 JOBS = {
-    "segment": "stm_jax.inference.segment_job:run",
-    "evaluate": "stm_jax.evaluation.evaluate_job:run",
-    "score": "stm_jax.evaluation.score_job:run",
-    "youtubevos": "stm_jax.evaluation.youtubevos_job:run",
-    "train": "stm_jax.training.train_job:run",
-    "demo": "stm_jax.demo:run",
+    "segment": "stm_jax.jobs.segment:run",
+    "evaluate": "stm_jax.jobs.evaluate:run",
+    "score": "stm_jax.jobs.score:run",
+    "youtubevos": "stm_jax.jobs.youtubevos:run",
+    "train": "stm_jax.jobs.train:run",
+    "demo": "stm_jax.jobs.demo:run",
 }
 
 

@@ -16,7 +16,7 @@ import jax
 
 from stm_jax.evaluation.davis import score_davis
 from stm_jax.evaluation.results import format_results, save_results, write_results_csv
-from stm_jax.inference.segment_job import list_videos, segment_videos, write_overlays
+from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
 
 
 def has_full_annotations(config, videos) -> bool:

@@ -176,7 +176,7 @@ def export_for_release(workdir, out_dir, which: str = "best") -> Path:
             force=True,
         )
     (out_dir / "README.txt").write_text(
-        "stm_jax checkpoint export (load with stm_jax.training.checkpoint_io.load_trained_model).\n"
+        "stm_jax checkpoint export (load with stm_jax.checkpoint_io.load_trained_model).\n"
         + json.dumps(meta, indent=1, default=str)
         + "\n"
     )

@@ -1,0 +1,135 @@
+"""The one config base every job's config file starts from; blocks are built from the library's
+dataclass defaults (`ModelConfig`, `MemoryConfig`) and default builders, so each default lives once.
+
+    base_config(job)        job, distributed                     (what every job reads)
+    model_config(job)       + model, memory                      (every job that runs STM)
+    score_config()          + gt, pred and the split to score
+    segment_config()        + checkpoint, data (DAVIS layout or one folder), overlays, num_devices
+    youtubevos_config(year) + the YouTube-VOS valid layout
+    train_config()          + data, train, eval, init_from, resume
+    demo_config()           + checkpoint, input, the generated video
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from stm_jax.data.config import default_data_config
+from stm_jax.memory.config import MemoryConfig
+from stm_jax.model.config import ModelConfig
+from stm_jax.training.defaults import default_eval_config, default_train_config
+
+
+def model_block(**overrides) -> ml_collections.ConfigDict:
+    """`config.model`: the architecture (`ModelConfig` fields and defaults)."""
+    block = ml_collections.ConfigDict(ModelConfig().to_dict())
+    block.update(overrides)
+    return block
+
+
+def memory_block(**overrides) -> ml_collections.ConfigDict:
+    """`config.memory`: the read and the bank policy (`MemoryConfig` fields and defaults)."""
+    block = ml_collections.ConfigDict(MemoryConfig().to_dict())
+    block.update(overrides)
+    return block
+
+
+def base_config(job: str) -> ml_collections.ConfigDict:
+    """Fields every job reads."""
+    c = ml_collections.ConfigDict()
+    c.job = job
+    # Multi-host: empty coordinator_address = read JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
+    # JAX_PROCESS_ID from the environment; none set = single process.
+    c.distributed = ml_collections.ConfigDict(
+        {"coordinator_address": "", "num_processes": 0, "process_id": -1, "cpu_collectives": "gloo"}
+    )
+    return c
+
+
+def model_config(job: str) -> ml_collections.ConfigDict:
+    """`base_config` plus the architecture and the memory: every job that runs STM."""
+    c = base_config(job)
+    c.model = model_block()
+    c.memory = memory_block()
+    return c
+
+
+def score_config() -> ml_collections.ConfigDict:
+    """The 'score' job: any method's PNGs against DAVIS ground truth."""
+    c = base_config("score")
+    # DAVIS root holding Annotations/<resolution>/<seq>/*.png and ImageSets/<year>/<split>.txt.
+    c.gt = ""
+    c.pred = ""  # predictions: <pred>/<seq>/<frame>.png (palette or grayscale ids)
+    c.year = 2017  # 2016: all labels > 0 merged into one object
+    c.split = "val"
+    c.resolution = "480p"
+    c.sequences = ""  # comma-separated subset; empty = the whole ImageSets list
+    c.set_name = ""  # name in the CSV file names; empty = split
+    c.num_threads = 0  # 0 = min(4, cpu count)
+    c.overlays = False  # also write overlay GIFs + contact sheets (needs JPEGImages/)
+    return c
+
+
+def segment_config() -> ml_collections.ConfigDict:
+    """The segment / evaluate jobs; dataset configs override `data`."""
+    c = model_config("evaluate")  # segment, then score when the split has full annotations
+    c.checkpoint = ""  # official STM_weights.pth, or a stm_jax training workdir / checkpoint dir
+    c.data = ml_collections.ConfigDict(
+        dict(
+            layout="davis",  # 'davis' (ImageSets split) or 'folder' (one video: frames + first mask)
+            root="",
+            year="2017",
+            split="val",
+            resolution="480p",
+            sequences="",  # comma-separated subset of the split; empty = all
+            frames="",  # layout='folder': folder of frames (.jpg/.png, sorted by name)
+            first_mask="",  # layout='folder': palette PNG of the first frame's objects
+        )
+    )
+    c.num_devices = 0  # local devices to spread videos over; 0 = all
+    c.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
+    return c
+
+
+def youtubevos_config(year: str) -> ml_collections.ConfigDict:
+    """The YouTube-VOS valid job (submission layout + zip) for `year` ('2018' or '2019')."""
+    c = segment_config()
+    c.job = "youtubevos"
+    c.data.root = ""
+    c.data.split = "valid"
+    c.data.frames_split = ""  # e.g. 'valid_all_frames' for the 30 fps release
+    c.data.year = year
+    return c
+
+
+def train_config() -> ml_collections.ConfigDict:
+    """Everything the 'train' job reads; training config files override fields.
+
+    Resume order (big_vision): a checkpoint in the workdir -> `resume` (a training workdir or
+    checkpoint directory: full state incl. optimizer and data position) -> `init_from` (weights only:
+    an official STM .pth, a torchvision ResNet-50 .pth, or one of our checkpoints) -> scratch.
+    """
+    c = model_config("train")
+    c.data = default_data_config()
+    c.train = default_train_config()
+    c.eval = default_eval_config()
+    c.init_from = ""  # weights only: official .pth, torchvision resnet50 .pth, or our checkpoint
+    c.resume = ""  # full state from another run's workdir / checkpoint directory
+    return c
+
+
+def demo_config() -> ml_collections.ConfigDict:
+    """The 'demo' job: a generated video (or yours) with the shipped checkpoint."""
+    c = model_config("demo")
+    c.workdir = "demo_out"
+    c.checkpoint = ""  # empty: the shipped synthetic_cpu checkpoint
+    c.input = ""  # a folder of your frames (then first_mask is required)
+    c.first_mask = ""  # palette PNG of the first frame's objects
+    # The held-out synthetic videos: a seed the training never used, the training videos' format.
+    c.seed = 7
+    c.num_videos = 2
+    c.video = ml_collections.ConfigDict(
+        dict(num_frames=24, height=64, width=96, num_objects=(1, 3))
+    )
+    c.memory.update(dict(mem_every=3, capacity=12))
+    return c
