@@ -1,7 +1,9 @@
 """Entry point: `python main.py --config configs/NAME.py [--workdir DIR] [--config.key=value ...]`.
 
 Only parses flags and dispatches to the job the config names (`config.job`); every job is an importable
-function `run(config, workdir)` listed in `stm_jax/jobs.py`.
+function `run(config, workdir)` listed in `stm_jax/jobs.py`. A user error (bad input or config value,
+missing file, unknown config field) prints one message and exits with code 2; `--config.debug=True`
+(or STM_JAX_DEBUG=1) shows the traceback; `--verbosity=0` brings back the libraries' INFO logs.
 """
 
 from absl import app, flags
@@ -23,4 +25,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from stm_jax.cli import run_cli
+
+    run_cli(main)

@@ -60,6 +60,9 @@ def segment_config() -> ml_collections.ConfigDict:
     )
     config.num_devices = 0  # local devices to spread videos over; 0 = all
     config.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
+    # Outputs of another job (other checkpoint, config, inputs or code) in the workdir are refused;
+    # True redoes them instead.
+    config.overwrite = False
     return config
 
 

@@ -25,4 +25,5 @@ def get_config():
         dict(num_frames=24, height=64, width=96, num_objects=(1, 3))
     )
     config.memory = ml_collections.ConfigDict(dict(mem_every=3, capacity=12))
+    config.overwrite = False  # True: redo outputs of another job in the workdir
     return config

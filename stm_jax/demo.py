@@ -27,6 +27,7 @@ def _run_config(config, workdir: Path) -> ml_collections.ConfigDict:
     run.checkpoint = config.checkpoint or str(SHIPPED_CHECKPOINT)
     run.memory.update(config.memory)
     run.overlays = True
+    run.overwrite = bool(config.get("overwrite"))
     if config.input:
         run.job = "segment"
         run.data.update(
