@@ -10,6 +10,8 @@ stm_jax/assets/synthetic_cpu (trained by configs/synthetic_cpu.py; see the READM
 
 import ml_collections
 
+from configs.common import memory_config
+
 
 def get_config():
     config = ml_collections.ConfigDict()
@@ -24,6 +26,6 @@ def get_config():
     config.video = ml_collections.ConfigDict(
         dict(num_frames=24, height=64, width=96, num_objects=(1, 3))
     )
-    config.memory = ml_collections.ConfigDict(dict(mem_every=3, capacity=12))
+    config.memory = memory_config(mem_every=3, capacity=12)
     config.overwrite = False  # True: redo outputs of another job in the workdir
     return config

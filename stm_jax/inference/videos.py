@@ -121,7 +121,7 @@ def first_mask_labels(video: Video, max_objects: int, merge_objects: bool) -> np
     if num_objects == 0 and (raw == VOID_LABEL).any():
         raise VideoInputError(
             f"{video.first_mask_path}: the mask holds only 0 and 255, i.e. one object with id 255, "
-            "which is void (ignored): use ids 1..N for the objects (e.g. save mask > 0 as 1)."
+            "which is void: use ids 1..N for the objects (e.g. save mask > 0 as 1)."
         )
     if num_objects == 0:
         raise VideoInputError(

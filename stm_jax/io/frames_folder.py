@@ -95,7 +95,7 @@ def frame_files(folder: str | Path, first_mask: str | Path | None = None):
                 f"them out of the frames folder: {_names(palette)}."
             )
     stems: dict[str, list[Path]] = {}
-    for path in files:
+    for path in jpegs if jpegs and pngs else files:  # mixed types: reported above already
         stems.setdefault(path.stem, []).append(path)
     clashes = [paths for paths in stems.values() if len(paths) > 1]
     if clashes:
