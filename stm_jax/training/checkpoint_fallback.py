@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 import time
@@ -27,8 +29,20 @@ def warn(message: str) -> None:
 
 
 def _short(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+    text = " ".join(str(error).split()).split(" See full TensorStore details")[0]
     return f"{type(error).__name__}: {text[:160]}{'...' if len(text) > 160 else ''}"
+
+
+@contextlib.contextmanager
+def _quiet_unraisable():
+    """Orbax leaves failed read coroutines behind; Python would print each as 'Exception ignored'."""
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
 
 
 def newest_intact(
@@ -48,7 +62,8 @@ def newest_intact(
     failures = []
     for directory, step in candidates:
         try:
-            value = read(directory, step)
+            with _quiet_unraisable():
+                value = read(directory, step)
         except UserError:
             raise
         except Exception as error:  # orbax/TensorStore raise many types for damaged files
