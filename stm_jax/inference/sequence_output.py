@@ -86,3 +86,22 @@ def staged_folder(folder: Path, fingerprint: dict) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_job_folder(folder: Path, job: dict, overwrite: bool, name: str) -> bool:
+    """For outputs kept per job (not per video): True when existing outputs must all be redone.
+
+    Raises StaleOutputError when `folder` holds outputs of another job (or unrecorded ones) and
+    `overwrite` is False. `name` is the job record's file name inside `folder`.
+    """
+    old = read_fingerprint(folder, name)
+    has_files = folder.is_dir() and any(folder.iterdir())
+    if old == job or not has_files:
+        return False
+    if overwrite:
+        return True
+    changed = differences(old, job) if old else ["no fingerprint recorded"]
+    raise StaleOutputError(
+        f"{folder} holds outputs of another job (differs: {', '.join(changed)}). Use a new "
+        "--workdir, or --config.overwrite=True to redo them."
+    )
