@@ -54,7 +54,7 @@ def segment_config() -> ml_collections.ConfigDict:
             split="val",
             resolution="480p",
             sequences="",  # comma-separated subset of the split; empty = all
-            frames="",  # layout='folder': folder of frames (.jpg/.png, sorted by name)
+            frames="",  # layout='folder': folder of frames (.jpg or .png, natural order)
             first_mask="",  # layout='folder': palette PNG of the first frame's objects
         )
     )
