@@ -101,3 +101,13 @@ def test_results_csv_names_the_checkpoint_and_fingerprint(tmp_path, weights, dav
     job = json.loads((tmp_path / "predictions/job.json").read_text())
     assert job["checkpoint"]["path"] == str(a.resolve()) and len(columns["Fingerprint"]) == 12
     assert columns["Code"].startswith("stm_jax ")
+
+
+def test_library_callers_get_the_range_checks_too(tmp_path, weights, davis_root):
+    from stm_jax.cli_errors import ConfigError
+
+    config = tiny_run_config(davis2017_val, weights[0], root=str(davis_root))
+    config.memory.mem_every = 0
+    with pytest.raises(ConfigError, match="memory.mem_every=0 must be >= 1"):
+        run(config, str(tmp_path))
+    assert not (tmp_path / "predictions").exists()

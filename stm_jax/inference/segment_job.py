@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from stm_jax.config_checks import check_config
 from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
@@ -61,6 +62,7 @@ def segment_one(
 def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     """Checks every input, segments this process's share of the videos; returns the predictions
     folder. Raises VideoInputError (all input problems at once) or StaleOutputError before any work."""
+    check_config(config)  # also for library callers that bypass main.py
     videos = list_videos(config) if videos is None else videos
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
     check_videos(videos, int(config.model.max_objects), merge_objects)
