@@ -136,6 +136,6 @@ def test_pt_file_runs_quietly_and_another_checkpoint_is_refused(tmp_path, tiny_p
     assert_user_error(
         main_py(*segment_args(out, frames, mask, other)),
         "were made by another job",
-        "checkpoint.path",
+        f"checkpoint ({pt.resolve()} -> {other.resolve()})",
         "--config.overwrite=True",
     )

@@ -43,7 +43,10 @@ def test_other_checkpoint_is_refused_then_redone_with_overwrite(tmp_path, weight
     a, b = weights
     run(tiny_run_config(davis2017_val, a, root=str(davis_root)), str(tmp_path / "w"))
     before = _mtimes(tmp_path / "w")
-    with pytest.raises(StaleOutputError, match=r"2 video\(s\).*checkpoint\.path.*overwrite=True"):
+    with pytest.raises(
+        StaleOutputError,
+        match=r"2 video\(s\).*checkpoint \(\S*a\.pth -> \S*b\.pth\).*overwrite=True",
+    ):
         run(tiny_run_config(davis2017_val, b, root=str(davis_root)), str(tmp_path / "w"))
     assert _mtimes(tmp_path / "w") == before  # nothing touched
     config = tiny_run_config(davis2017_val, b, root=str(davis_root))

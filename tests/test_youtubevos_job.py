@@ -74,7 +74,9 @@ def test_rerun_with_another_checkpoint_is_refused_or_redone(tmp_path):
     stamp = png.stat().st_mtime_ns
     run(configs[0], str(tmp_path / "out"))  # same job: skipped
     assert png.stat().st_mtime_ns == stamp
-    with pytest.raises(StaleOutputError, match="checkpoint.path.*overwrite=True"):
+    with pytest.raises(
+        StaleOutputError, match=r"checkpoint \(\S*a\.pth -> \S*b\.pth\).*overwrite=True"
+    ):
         run(configs[1], str(tmp_path / "out"))
     assert png.stat().st_mtime_ns == stamp
     configs[1].overwrite = True

@@ -106,6 +106,20 @@ def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return names
 
 
+def describe_changes(old: dict, new: dict) -> list[str]:
+    """`differences` for messages: the checkpoint as 'checkpoint (OLD -> NEW)', other fields dotted."""
+    names = differences(old, new)
+    described = [n for n in names if not n.startswith("checkpoint.")]
+    if len(described) < len(names):
+        before, after = old.get("checkpoint", {}), new.get("checkpoint", {})
+        if before.get("path") != after.get("path"):
+            change = f"checkpoint ({before.get('path')} -> {after.get('path')})"
+        else:
+            change = f"checkpoint ({after.get('path')} changed on disk)"
+        described.insert(0, change)
+    return described
+
+
 def read_fingerprint(folder: str | os.PathLike, name: str = FINGERPRINT_FILE) -> dict | None:
     """The fingerprint recorded in `folder`, or None if there is none (or it is unreadable)."""
     try:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stm_jax.cli_errors import UserError
-from stm_jax.inference.fingerprint import FINGERPRINT_FILE, differences, read_fingerprint
+from stm_jax.inference.fingerprint import FINGERPRINT_FILE, describe_changes, read_fingerprint
 from stm_jax.io.atomic import make_readable_dir, write_text_atomic
 
 _SHOWN = 5
@@ -49,7 +49,7 @@ def plan_outputs(
         elif old is None and not has_files or old == new or overwrite:
             todo.append(video)
         else:
-            changed = differences(old, new) if old else ["no fingerprint recorded"]
+            changed = describe_changes(old, new) if old else ["no fingerprint recorded"]
             stale.append((video.name, changed))
     if stale:
         fields = sorted({f for _, changed in stale for f in changed})
@@ -100,7 +100,7 @@ def check_job_folder(folder: Path, job: dict, overwrite: bool, name: str) -> boo
         return False
     if overwrite:
         return True
-    changed = differences(old, job) if old else ["no fingerprint recorded"]
+    changed = describe_changes(old, job) if old else ["no fingerprint recorded"]
     raise StaleOutputError(
         f"{folder} holds outputs of another job (differs: {', '.join(changed)}). Use a new "
         "--workdir, or --config.overwrite=True to redo them."
