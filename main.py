@@ -19,9 +19,10 @@ flags.mark_flags_as_required(["config"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from stm_jax.cli import loaded_config
     from stm_jax.jobs import run_job
 
-    run_job(_CONFIG.value, _WORKDIR.value)
+    run_job(loaded_config(_CONFIG.value), _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from absl import app, flags
@@ -17,6 +18,7 @@ from absl import logging as absl_logging
 from stm_jax.cli_errors import (
     DEBUG_HINT,
     EXIT_USER_ERROR,
+    ConfigError,
     debug_enabled,
     exit_on_user_error,
     pop_debug_switch,
@@ -43,6 +45,28 @@ def quiet_library_logs() -> None:
     absl_logging.get_absl_handler().addFilter(_DropOrbaxReadOnlyNotes())
 
 
+def unknown_field_message(raw: str, argv: list[str]) -> str:
+    """'unknown config field --config.memory.capacty (did you mean "capacity"?)' from
+    ml_collections' KeyError text, naming the flag as the user typed it."""
+    raw = raw.replace("\\'", "'").replace("\\n", " ")
+    found = re.search(r"'([^']+)'", raw)
+    name = found.group(1) if found else raw
+    flag = next(
+        (
+            a.split("=")[0]
+            for a in argv
+            if re.match(rf"--config\.(\w+\.)*{re.escape(name)}(=|$)", a)
+        ),
+        name,
+    )
+    hint = re.search(r'Did you mean "([^"]+)"', raw)
+    suggestion = f' (did you mean "{hint.group(1)}"?)' if hint else ""
+    return (
+        f"unknown config field {flag}{suggestion}; check the spelling against the config file "
+        "(docs/configs.md lists every field)."
+    )
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with every parsing problem reported in one line (exit code 2)."""
     try:
@@ -52,12 +76,23 @@ def parse_flags(argv: list[str]) -> list[str]:
             raise
         message = str(error).strip().strip("\"'")
         if isinstance(error, (AttributeError, KeyError)):
-            message = (
-                f"unknown config field {message}: check the spelling against the config file "
-                "(docs/configs.md lists every field)."
-            )
+            message = unknown_field_message(message, argv)
         print(f"error: {message}\n{DEBUG_HINT}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
+
+
+def loaded_config(config):
+    """The config of --config; a config file that cannot be loaded is a ConfigError (one line)."""
+    try:
+        config.get("job")
+    except OSError as error:  # ml_collections reports a missing/broken file only when first used
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = next((line for line in reversed(lines) if "Errno" in line or "Error" in line), "")
+        raise ConfigError(
+            f"cannot load the config file given by --config: {detail or lines[0]}. Pass a file "
+            "such as configs/segment.py (docs/configs.md lists them)."
+        ) from error
+    return config
 
 
 def run_cli(main) -> None:

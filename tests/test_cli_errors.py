@@ -75,7 +75,11 @@ def segment_args(workdir, frames, mask, checkpoint):
         ("--config.memory.capacity=1", "memory.capacity=1 must be >= 2"),
         ("--config.memory.chunk_frames=0", "memory.chunk_frames=0 must be >= 1"),
         ("--config.model.similarity=cosine", "model.similarity='cosine' must be one of dot, l2"),
-        ("--config.memry.capacity=4", "unknown config field"),
+        ("--config.memry.capacity=4", "unknown config field memry"),
+        (
+            "--config.memory.capacty=4",
+            'unknown config field --config.memory.capacty (did you mean "capacity"?)',
+        ),
         ("--config.memory.capacity=many", "invalid literal for int()"),
     ],
 )
@@ -84,6 +88,11 @@ def test_bad_config_values_are_one_line_errors(tmp_path, override, fragment):
         main_py("--config", "configs/segment.py", "--workdir", tmp_path, override), fragment
     )
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_missing_config_file_is_a_one_line_error(tmp_path):
+    result = main_py("--config", tmp_path / "nothere.py", "--workdir", tmp_path)
+    assert_user_error(result, "cannot load the config file", "No such file or directory")
 
 
 def test_debug_switch_shows_the_traceback(tmp_path):
