@@ -104,6 +104,6 @@ def check_same_model(saved: dict, wanted: dict, where: str) -> None:
     )
     raise CheckpointError(
         f"{where} holds another model ({changes}); a resume needs the same model. Set "
-        f"--config.model.<field> back, or start a new run that takes only the weights with "
-        f"--config.init_from={where} (and a new --workdir)."
+        "--config.model.<field> back, or train the changed model in a new --workdir, starting "
+        f"from these weights with --config.init_from={where} where their shapes fit."
     )
