@@ -26,16 +26,12 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
-from stm_jax.inference.sequence_output import is_complete, plan_outputs, staged_folder
+from stm_jax.inference.sequence_output import plan_outputs, staged_folder
 from stm_jax.inference.step import FrameStepper, MemoryConfig
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
-
-
-def predictions_complete(video: Video, out_dir: Path) -> bool:
-    return is_complete(out_dir, video.frame_names)
 
 
 def list_videos(config) -> list[Video]:

@@ -16,7 +16,18 @@ from stm_jax.cli_errors import UserError
 from stm_jax.io.frames_folder import FRAME_SUFFIXES, frame_files
 from stm_jax.io.images import image_size, read_label_mask
 
-__all__ = ["FRAME_SUFFIXES", "Video", "VideoInputError", "davis_videos", "folder_video"]
+__all__ = [
+    "FRAME_SUFFIXES",
+    "MASK_RULES",
+    "Video",
+    "VideoInputError",
+    "davis_videos",
+    "first_mask_labels",
+    "folder_video",
+    "list_frames",
+    "load_first_labels",
+    "problems_error",
+]
 
 VOID_LABEL = 255
 MASK_RULES = (
