@@ -3,13 +3,17 @@
 Run (see configs/davis2017_val.py, davis2016_val.py, segment.py):
   python main.py --config configs/davis2017_val.py --workdir OUT \
       --config.data.root=DAVIS_ROOT --config.checkpoint=STM_weights.pth
-Writes OUT/predictions/<video>/<frame>.png at the input size with the frames' names. Each PNG is
-written atomically; a rerun skips videos whose predictions are complete. Videos are split over
-processes (multi-host) and, within a process, run concurrently on the local devices.
+Writes OUT/predictions/<video>/<frame>.png at the input size with the frames' names, and the job's
+fingerprint beside them (OUT/predictions/<video>/fingerprint.json, OUT/predictions/job.json). Every
+input is checked before the first frame; a video's folder appears only when all its frames are
+written. A rerun skips videos whose predictions were made by the same job and refuses outputs of
+another job (unless --config.overwrite=True). Videos are split over processes (multi-host) and,
+within a process, run concurrently on the local devices.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -17,17 +21,18 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from stm_jax.config_checks import check_config
+from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.preflight import check_videos
+from stm_jax.inference.sequence_output import plan_outputs, staged_folder
 from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
+from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
 from stm_jax.memory.config import MemoryConfig
-
-
-def predictions_complete(video: Video, out_dir: Path) -> bool:
-    return all((out_dir / f"{name}.png").is_file() for name in video.frame_names)
 
 
 def list_videos(config) -> list[Video]:
@@ -38,28 +43,36 @@ def list_videos(config) -> list[Video]:
     raise ValueError(f"data.layout={config.data.layout!r}; use 'davis' or 'folder'.")
 
 
-def segment_one(stepper, variables, video: Video, out_dir: Path, merge_objects: bool, progress):
-    """Validates, segments and writes one video (PNGs appear only after validation passed)."""
+def segment_one(
+    stepper, variables, video: Video, out_dir: Path, merge_objects: bool, progress, fingerprint=None
+):
+    """Validates, segments and writes one video; its folder appears only when every frame is done."""
     labels, num_objects = load_first_labels(video, stepper.model_config.max_objects, merge_objects)
     loaders = [lambda p=path: read_rgb(p) for path in video.frame_paths]
     outputs = segment_video(stepper, variables, loaders, labels, num_objects)
-    for name, prediction in zip(video.frame_names, outputs):
-        write_palette_png(out_dir / f"{name}.png", prediction)
-        progress.update(1)
+    with staged_folder(out_dir, fingerprint or {}) as staging:
+        for name, prediction in zip(video.frame_names, outputs):
+            write_palette_png(staging / f"{name}.png", prediction)
+            progress.update(1)
 
 
 def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
-    """Segments this process's share of the videos; returns the predictions folder."""
-    model_config, variables = load_model(config)
-    stepper = FrameStepper(model_config, MemoryConfig.from_config(config.memory))
+    """Checks every input, segments this process's share of the videos; returns the predictions
+    folder. Raises VideoInputError (all input problems at once) or StaleOutputError before any work."""
+    check_config(config)  # also for library callers that bypass main.py
     videos = list_videos(config) if videos is None else videos
-    out_root = Path(workdir) / "predictions"
-    mine = videos[jax.process_index() :: jax.process_count()]
-    todo = [v for v in mine if not predictions_complete(v, out_root / v.name)]
-    skipped = len(mine) - len(todo)
-    if skipped:
-        print(f"Skipping {skipped} video(s) whose predictions are complete in {out_root}.")
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
+    check_videos(videos, int(config.model.max_objects), merge_objects)
+    model_config, variables = load_model(config)
+    memory_config = MemoryConfig.from_config(config.memory)
+    stepper = FrameStepper(model_config, memory_config)
+    out_root = Path(workdir) / "predictions"
+    job = fp.job_fingerprint(config.checkpoint, model_config, memory_config, merge_objects)
+    fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
+    mine = videos[jax.process_index() :: jax.process_count()]
+    todo, skipped = plan_outputs(out_root, mine, fingerprints, bool(config.get("overwrite")))
+    if skipped:
+        print(f"Skipping {len(skipped)} video(s) already segmented by this job in {out_root}.")
     total = sum(len(v.frame_paths) for v in todo)
     lock = threading.Lock()
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
@@ -71,7 +84,13 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
 
         def work(video, replica):
             segment_one(
-                stepper, replica, video, out_root / video.name, merge_objects, LockedProgress()
+                stepper,
+                replica,
+                video,
+                out_root / video.name,
+                merge_objects,
+                LockedProgress(),
+                fingerprints[video.name],
             )
 
         map_over_devices(local_devices(config), variables, todo, work)
@@ -79,6 +98,8 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("segment_videos done")
+    if jax.process_index() == 0:
+        write_text_atomic(out_root / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
     return out_root
 
 

@@ -8,11 +8,14 @@ frames from <root>/<frames_split or split>/JPEGImages/<video>/ (use frames_split
 for the 30 fps release, as STM did). Objects that first appear mid-video are injected at their
 first annotated frame (their mask overwrites the estimate there). Writes
 OUT/submission/Annotations/<video>/<frame>.png for the frames listed in meta.json and
-OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job.
+OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job. The job's
+fingerprint is kept in OUT/submission/job.json; a rerun by another job (checkpoint, config, code)
+is refused unless --config.overwrite=True.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -26,11 +29,14 @@ from stm_jax.evaluation.youtubevos import (
     write_video_predictions,
     zip_submission,
 )
+from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices, map_over_devices
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.sequence_output import check_job_folder
 from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
 from stm_jax.inference.videos import VideoInputError, list_frames
+from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 from stm_jax.memory.config import MemoryConfig
 
@@ -75,11 +81,17 @@ def run(config, workdir: str) -> None:
     model_config, variables = load_model(config)
     stepper = FrameStepper(model_config, MemoryConfig.from_config(config.memory))
     submission = Path(workdir) / "submission"
+    job = fp.job_fingerprint(
+        config.checkpoint, model_config, stepper.memory_config, merge_objects=False
+    )
+    job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
+    redo = check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
     videos = list(plans)[jax.process_index() :: jax.process_count()]
     todo = [
         v
         for v in videos
-        if not all(
+        if redo
+        or not all(
             (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
         )
     ]
@@ -104,5 +116,6 @@ def run(config, workdir: str) -> None:
 
         multihost_utils.sync_global_devices("youtubevos done")
     if jax.process_index() == 0:
+        write_text_atomic(submission / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
         archive = zip_submission(submission, Path(workdir) / "submission.zip")
         print(f"Submission written to {submission} and {archive}")
