@@ -1,4 +1,4 @@
-"""Rematerialisation (`jax.checkpoint`) of the encoders in the training step: `train.remat`.
+"""Rematerialisation of the encoders in the training step (`train.remat`), recompute instead of keep.
 
 Without remat the backward pass keeps every intermediate of every encoder call of the clip alive
 from the forward pass until its gradient is taken (ResNet-50 activations of 2 memory and 2 query
