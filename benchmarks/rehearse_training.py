@@ -44,7 +44,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import jax
+    from absl import flags
 
+    flags.FLAGS(sys.argv[:1])  # grain's worker processes read absl flags (main.py parses them too)
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(out / "jax_cache"))

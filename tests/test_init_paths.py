@@ -152,10 +152,10 @@ def test_official_with_other_max_objects_or_backbone(resnet18_pth, tmp_path):
     variables, note = initial_variables(narrow, str(tmp_path / "stm.pth"), 1)
     assert "matching layers only" in note
     np.testing.assert_array_equal(
-        variables["params"]["KV_M_r4"]["value"]["kernel"],
-        source["params"]["KV_M_r4"]["value"]["kernel"],
+        variables["params"]["KV_M_r4"]["Value"]["kernel"],
+        source["params"]["KV_M_r4"]["Value"]["kernel"],
     )
-    check_pytorch_default(variables, [("KV_M_r4", "key", "kernel"), ("KV_Q_r4", "key", "kernel")])
+    check_pytorch_default(variables, [("KV_M_r4", "Key", "kernel"), ("KV_Q_r4", "Key", "kernel")])
     check_healthy(narrow, variables)
 
 
@@ -177,5 +177,5 @@ def test_our_checkpoint_with_new_heads(resnet18_pth, tmp_path):
         variables["params"]["Encoder_Q"]["backbone"]["res3_0"]["conv1"]["kernel"],
         source["params"]["Encoder_Q"]["backbone"]["res3_0"]["conv1"]["kernel"],
     )
-    check_pytorch_default(variables, [("KV_M_r4", "key", "kernel"), ("KV_Q_r4", "value", "kernel")])
+    check_pytorch_default(variables, [("KV_M_r4", "Key", "kernel"), ("KV_Q_r4", "Value", "kernel")])
     check_healthy(new_heads, variables)

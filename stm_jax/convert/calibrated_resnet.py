@@ -93,5 +93,5 @@ def save_calibrated_resnet(path, backbone: str = "resnet50", **kwargs) -> dict:
     import torch
 
     state = calibrated_resnet_state_dict(backbone, **kwargs)
-    torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, path)
+    torch.save({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, path)
     return state
