@@ -122,11 +122,11 @@ def main(argv=None) -> dict:
     print("\n=== rehearsal summary ===")
     if "before_fix" in summary:
         print(f"before the fix, stage 1 first loss: {summary['before_fix']['first_loss']:.4f}")
-        print(summary["before_fix"]["reports"][0])
+        print("\n".join(summary["before_fix"]["reports"][:1]))
     for stage in ("stage1", "stage2"):
         losses = ", ".join(f"{loss:.4f}" for _, loss in summary[stage]["losses"])
         print(f"{stage} losses (steps 1..): {losses}")
-        print(summary[stage]["reports"][0])
+        print("\n".join(summary[stage]["reports"][:1]))  # empty when the stage resumed finished
     print("stage 2 data counters:", json.dumps(summary["stage2"]["data_counts"]))
     print("timings (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
