@@ -32,7 +32,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.eval.source = ml_collections.ConfigDict(
         {"kind": "davis", "root": "", "year": "2017", "split": "val", "resolution": "480p"}
     )
-    c.data.max_skip.update({"kind": "stm", "start": 0, "end": 25, "every": 3000})
+    # Training-Code-of-STM: +1 every 3000 clips (750 updates of batch 4) up to 25.
+    c.data.max_skip.update({"kind": "stm", "start": 0, "end": 25, "every_clips": 3000})
     if arg == "tiny":
         c.model.update(
             {"backbone": "tiny", "key_dim": 8, "value_dim": 16, "decoder_dim": 16, "max_objects": 3}
@@ -42,7 +43,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
         d.sources.davis.ratio = 1.0
         d.batch_size, d.crop_size, d.resize_shorter, d.min_object_pixels = 2, 32, 32, 4
         d.num_workers = 0
-        d.max_skip.update({"every": 1, "end": 2})
+        d.max_skip.update({"every_clips": 2, "end": 2})
         t.num_steps, t.log_every, t.checkpoint_every, t.eval_every, t.lr = 2, 1, 2, 2, 1e-3
         t.progress_bar = False
         c.eval.max_videos, c.eval.max_frames = 1, 4

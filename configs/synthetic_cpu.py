@@ -40,7 +40,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     d.resize_shorter = 64
     d.max_train_objects = 3
     d.min_object_pixels = 20
-    d.max_skip = ml_collections.ConfigDict({"kind": "stm", "start": 1, "end": 4, "every": 500})
+    d.max_skip = ml_collections.ConfigDict(
+        {"kind": "stm", "start": 1, "end": 4, "every_clips": 2000}
+    )
     d.num_workers = 0  # 2 cores: a worker process would only compete with the step for them
     t = c.train
     t.num_steps = 4000

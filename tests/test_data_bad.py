@@ -101,11 +101,12 @@ def test_pipeline_errors_or_skips_and_counts(tmp_path):
     for t in range(4):  # every frame of one sequence is unreadable
         path = root / "JPEGImages" / "480p" / SEQ / f"{t:05d}.jpg"
         path.write_bytes(b"not a jpeg")
-    iterator = make_train_iterator(davis_config(root), 0, 1)
+    iterator = make_train_iterator(davis_config(root, on_bad_sample="error"), 0, 1)
     with pytest.raises(DataError, match=SEQ):
         for _ in range(4):  # 16 draws from 3 sequences: the broken one comes up
             next(iterator)
-    iterator = make_train_iterator(davis_config(root, on_bad_sample="skip"), 0, 1)
+    iterator = make_train_iterator(davis_config(root), 0, 1)  # default: 'skip'
+
     batches = [next(iterator) for _ in range(3)]
     assert iterator.skipped > 0
     assert f"Bad samples replaced during training: {iterator.skipped}" in iterator.summary()

@@ -6,42 +6,59 @@ import numpy as np
 import pytest
 
 from stm_jax.data.augment import AugmentParams, augment_clip
-from stm_jax.data.sampling import max_skip, pack_clip, pick_objects, sample_frame_indices
+from stm_jax.data.sampling import (
+    max_skip,
+    max_skip_at_step,
+    pack_clip,
+    pick_objects,
+    sample_frame_indices,
+)
 from stm_jax.data.static_clips import image_to_clip, paste_objects, static_params
 from stm_jax.data.synthetic import make_synthetic_video
 from stm_jax.data.video import ImageRecord
 
 
-def test_max_skip_schedules():
-    stm = {"kind": "stm", "start": 0, "end": 25, "every": 3000}
-    assert [max_skip(s, stm) for s in (0, 2999, 3000, 74_999, 75_000, 10**6)] == [
-        0,
-        0,
-        1,
-        24,
-        25,
-        25,
-    ]
-    stcn = {
-        "kind": "stcn",
-        "total_steps": 1000,
-        "values": (5, 10, 15, 20, 25, 5),
-        "fractions": (0.1, 0.2, 0.3, 0.4, 0.9),
+def test_max_skip_schedules_count_clips_at_batch_1_and_4():
+    """Training-Code-of-STM: +1 every 3000 clips up to 25 -- every 3000 updates at batch 1, every
+    750 at batch 4; STCN's switches at fractions of train.num_steps whatever the batch."""
+    stm = {"kind": "stm", "start": 0, "end": 25, "every_clips": 3000}
+    steps_b1 = (0, 2999, 3000, 5999, 6000, 74_999, 75_000, 10**6)
+    assert [max_skip_at_step(s, 1, stm) for s in steps_b1] == [0, 0, 1, 1, 2, 24, 25, 25]
+    steps_b4 = (0, 749, 750, 1499, 1500, 18_749, 18_750, 10**6)
+    assert [max_skip_at_step(s, 4, stm) for s in steps_b4] == [0, 0, 1, 1, 2, 24, 25, 25]
+    values, fractions = (5, 10, 15, 20, 25, 5), (0.1, 0.2, 0.3, 0.4, 0.9)
+    checkpoints = {
+        1: (0, 99, 100, 250, 399, 400, 899, 900, 999),
+        4: (0, 24, 25, 62, 99, 100, 224, 225, 249),
     }
-    assert [max_skip(s, stcn) for s in (0, 99, 100, 250, 399, 400, 899, 900, 999)] == [
-        5,
-        5,
-        10,
-        15,
-        20,
-        25,
-        25,
-        5,
-        5,
-    ]
+    for batch, num_steps in ((1, 1000), (4, 250)):
+        stcn = {
+            "kind": "stcn",
+            "total_clips": num_steps * batch,
+            "values": values,
+            "fractions": fractions,
+        }
+        steps = checkpoints[batch]  # the same fractions of the run: 0, <0.1, 0.1, 0.25, ...
+        expected = [5, 5, 10, 15, 20, 25, 25, 5, 5]
+        assert [max_skip_at_step(s, batch, stcn) for s in steps] == expected, batch
     assert max_skip(123, {"kind": "constant", "value": 7}) == 7
     with pytest.raises(ValueError, match="unknown"):
         max_skip(0, {"kind": "cosine"})
+    with pytest.raises(ValueError, match="every_clips"):
+        max_skip(0, {"kind": "stm", "start": 0, "end": 25, "every": 3000})
+    with pytest.raises(ValueError, match="total_clips"):
+        max_skip(0, {"kind": "stcn", "total_clips": 0, "values": values, "fractions": fractions})
+
+
+def test_shipped_stage2_config_is_training_code_of_stm_curriculum():
+    from configs.main_davis_ytvos import get_config
+
+    config = get_config()
+    schedule = dict(config.data.max_skip)
+    batch = config.data.batch_size
+    assert max_skip_at_step(3000 // batch - 1, batch, schedule) == 0
+    assert max_skip_at_step(3000 // batch, batch, schedule) == 1
+    assert max_skip_at_step(75_000 // batch, batch, schedule) == 25
 
 
 def test_sample_frame_indices_ordered_and_bounded():

@@ -44,7 +44,7 @@ def tiny_config(batch_size: int = 2, num_steps: int = 2) -> ml_collections.Confi
     d.sources = ml_collections.ConfigDict({"synthetic": synthetic_source()})
     d.batch_size, d.crop_size, d.resize_shorter = batch_size, 32, 32
     d.max_train_objects, d.min_object_pixels, d.num_workers = 2, 4, 0
-    d.max_skip = ml_collections.ConfigDict({"kind": "stm", "start": 1, "end": 3, "every": 2})
+    d.max_skip = ml_collections.ConfigDict({"kind": "stm", "start": 1, "end": 3, "every_clips": 4})
     t = c.train
     t.num_steps, t.lr, t.log_every, t.checkpoint_every, t.eval_every = num_steps, 1e-3, 1, 0, 0
     t.progress_bar = False

@@ -56,7 +56,7 @@ def to_flax(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _strip_prefix(state_dict: dict, prefix: str) -> dict:
+def strip_prefix(state_dict: dict, prefix: str) -> dict:
     if state_dict and all(key.startswith(prefix) for key in state_dict):
         return {key[len(prefix) :]: value for key, value in state_dict.items()}
     return state_dict
@@ -80,7 +80,7 @@ def convert_state_dict(
     Returns:
       Variables as nested dicts of numpy float32 arrays.
     """
-    state_dict = _strip_prefix(dict(state_dict), "module.")
+    state_dict = strip_prefix(dict(state_dict), "module.")
     template = jax.eval_shape(lambda: init_variables(jax.random.key(0), config))
     variables = {c: unfreeze(t) for c, t in template.items()}  # plain dicts to fill in
     consumed, missing, mismatched = set(), [], []

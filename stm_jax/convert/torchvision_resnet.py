@@ -2,9 +2,9 @@
 
 torchvision `conv1`, `bn1`, `layer1..layer3` fill `Encoder_M` and `Encoder_Q` (stem, res2..res4);
 `layer4.*` and `fc.*` are not part of STM and are skipped. The memory encoder's extra stems
-(`conv1_m`, `conv1_o`) and everything after the encoders (key/value heads, decoder) keep the fresh
-random initialisation of `init_variables` (He-normal, fan-out), as in the official model where these
-layers are new. Any other missing, unexpected or mis-shaped key is an error.
+(`conv1_m`, `conv1_o`) and everything after the encoders (key/value heads, decoder) are new layers:
+`stm_jax.training.init` gives them PyTorch's default init, as in the reference code. Any other
+missing, unexpected or mis-shaped key is an error.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _NOT_IN_STM = ("layer4.", "fc.")
 _NEW_LAYERS = ("conv1_m", "conv1_o")
 
 
-def _torchvision_name(collection: str, path: tuple[str, ...]) -> str | None:
+def torchvision_name(collection: str, path: tuple[str, ...]) -> str | None:
     """torchvision name of an encoder leaf, or None for leaves ImageNet weights do not cover."""
     if path[0] not in ("Encoder_M", "Encoder_Q") or path[1] in _NEW_LAYERS:
         return None
@@ -46,7 +46,7 @@ def convert_torchvision_resnet(
     variables = {c: unfreeze(jax.tree.map(np.asarray, t)) for c, t in fresh.items()}
     consumed, missing, mismatched = set(), [], []
     for collection, path, leaf in leaves(fresh):
-        name = _torchvision_name(collection, path)
+        name = torchvision_name(collection, path)
         if name is None:
             continue
         if name not in state_dict:

@@ -1,10 +1,16 @@
 """One training sample from one source record: the grain transform of the pipeline.
 
 `ClipMaker` is called with the global element index, so its randomness and the max-skip curriculum
-(step = index // per-process batch) are pure functions of the index: the same seed gives the same
-batches, and a restored iterator resumes on the identical next batch. Bad records raise `DataError`, or
-with on_bad_sample='skip' are logged and replaced by another record of the same source; the number of
-replacements travels with the sample as 'skipped'.
+(clips seen = index // per-process batch x global batch) are pure functions of the index: the same
+seed gives the same batches, and a restored iterator resumes on the identical next batch.
+
+Objects (as Training-Code-of-STM): the clip's objects are those visible in frame 0 after the crop;
+ones under `min_object_pixels` there are dropped, and so are objects absent from frame 0, even if
+they are large in frames 2-3 (they are background in every frame of the clip, exactly as the
+reference labels every id it did not pick in frame 0). A clip left with no object is never an error:
+another record of the same source is drawn from (seed, process, index, retry), so resume stays exact.
+Unreadable files raise `DataError` with on_bad_sample='error', or (default 'skip') are counted and
+redrawn the same way. The counts travel with the sample ('counts', per `COUNTERS`).
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import numpy as np
 
 from stm_jax.data.augment import AugmentParams, augment_clip
 from stm_jax.data.errors import DataError, SkipLog
-from stm_jax.data.sampling import max_skip, pack_clip, pick_objects, sample_frame_indices
+from stm_jax.data.sampling import max_skip_at_step, pack_clip, pick_objects, sample_frame_indices
 from stm_jax.data.static_clips import image_to_clip, paste_objects, static_params
-from stm_jax.data.video import ImageRecord
+from stm_jax.data.video import FileVideo, ImageRecord
 
 _AUGMENT_TRIES = 5  # redraws of the augmentation before a record counts as unusable
+# Per-sample counters shipped with every sample and summed per source by the iterator:
+# resampled: records redrawn (no usable object, or a bad file); skipped: unreadable files;
+# unlisted_ids: frames whose PNG held ids outside meta.json / frame 0 (ignored as background);
+# empty: clips trained with no object after max_retries draws.
+COUNTERS = ("resampled", "skipped", "unlisted_ids", "empty")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +69,7 @@ class ClipMaker:
         self.on_bad_sample, self.max_retries = config.on_bad_sample, int(config.max_retries)
         self.seed, self.process_index = int(config.seed), process_index
         self.per_process_batch = per_process_batch
+        self.global_batch = int(config.batch_size)
         self.video_params = AugmentParams(
             crop_size=config.crop_size, resize_shorter=config.resize_shorter
         )
@@ -67,34 +79,49 @@ class ClipMaker:
     def __call__(self, index: int, element) -> dict:
         source_id, record_index = (int(v) for v in element)
         rng = np.random.default_rng([self.seed, self.process_index, index])
-        skip = max_skip(index // self.per_process_batch, self.schedule)
+        skip = max_skip_at_step(index // self.per_process_batch, self.global_batch, self.schedule)
         source, shard = self.sources[source_id], self.shards[source_id]
-        skipped = 0
-        last_error = None
-        for _ in range(self.max_retries):
+        counts = dict.fromkeys(COUNTERS, 0)
+        last = None
+        for retry in range(1, self.max_retries + 1):
             try:
                 record = source[record_index]
-                sample = self._sample(record, source, shard, rng, skip)
-                # Workers ship batches through shared memory: send uint8 labels and no one-hot
-                # masks (4x the frames' bytes); `expand_batch` rebuilds them in the main process.
-                del sample["masks"]
-                sample["labels"] = sample["labels"].astype(np.uint8)
-                sample["skipped"] = np.int32(skipped)
-                return sample
+                sample, last = self._sample(record, source, shard, rng, skip, counts)
             except DataError as error:
                 if self.on_bad_sample == "error":
                     raise
                 self.skips.add(f"source {source_id} record {record_index}", error)
-                skipped, last_error = skipped + 1, error
-                record_index = shard.record(int(rng.integers(shard.count)))
-        raise DataError(
-            f"{self.max_retries} bad samples in a row (last: {last_error}); the dataset looks broken."
-        )
+                counts["skipped"] += 1
+                sample = None
+            if sample is not None:
+                break
+            # No usable object (or a bad file): another record of the same source, drawn from
+            # (seed, process, index, retry) only, so a resumed run draws the same one.
+            counts["resampled"] += 1
+            rng = np.random.default_rng([self.seed, self.process_index, index, retry])
+            record_index = shard.record(int(rng.integers(shard.count)))
+        else:
+            if last is None:
+                raise DataError(
+                    f"{self.max_retries} unreadable samples in a row (see the warnings above); "
+                    "the dataset looks broken."
+                )
+            # Nothing usable in max_retries draws: the last clip with no object slot (all
+            # background), as Training-Code-of-STM trains a clip without objects. Counted.
+            counts["empty"] += 1
+            sample = pack_clip(*last, [], self.max_objects)
+        # Workers ship batches through shared memory: send uint8 labels and no one-hot
+        # masks (4x the frames' bytes); `expand_batch` rebuilds them in the main process.
+        del sample["masks"]
+        sample["labels"] = sample["labels"].astype(np.uint8)
+        sample["counts"] = np.asarray([counts[k] for k in COUNTERS], np.int32)
+        sample["source"] = np.int32(source_id)
+        return sample
 
-    def _sample(self, record, source, shard: Shard, rng: np.random.Generator, skip: int) -> dict:
+    def _sample(self, record, source, shard, rng: np.random.Generator, skip: int, counts: dict):
+        """(packed sample or None when no object is usable, the last (frames, labels) tried)."""
         if isinstance(record, ImageRecord):
             make = lambda: self._static(record, source, shard, rng)  # noqa: E731
-            name = record.name
         else:
             indices = sample_frame_indices(
                 rng,
@@ -103,18 +130,19 @@ class ClipMaker:
                 skip // record.frame_step,
                 record.frames_with_objects(),
             )
-            frames, labels = record.read(indices)
+            if isinstance(record, FileVideo):
+                frames, labels = record.read(indices, counts)
+            else:
+                frames, labels = record.read(indices)
             make = lambda: augment_clip(frames, labels, rng, self.video_params)  # noqa: E731
-            name = f"{record.name} frames {indices}"
+        last = None
         for _ in range(_AUGMENT_TRIES):
             clip_frames, clip_labels = make()
+            last = (clip_frames, clip_labels)
             ids = pick_objects(clip_labels[0], rng, self.max_objects, self.min_pixels)
             if ids:
-                return pack_clip(clip_frames, clip_labels, ids, self.max_objects)
-        raise DataError(
-            f"{name}: no object of at least {self.min_pixels} px in the first frame after "
-            f"{_AUGMENT_TRIES} crops. Check the masks, or lower data.min_object_pixels."
-        )
+                return pack_clip(clip_frames, clip_labels, ids, self.max_objects), last
+        return None, last
 
     def _static(self, record: ImageRecord, source, shard: Shard, rng: np.random.Generator):
         frames, labels = image_to_clip(record, rng, self.num_frames, self.static_params)

@@ -10,11 +10,14 @@ every label > 0 and != 255 into one object (the 2017 release annotates 2016 sequ
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
 from stm_jax.data.video import FileVideo
+
+log = logging.getLogger("stm_jax.data")
 
 RESOLUTIONS = ("480p", "Full-Resolution")
 
@@ -70,6 +73,8 @@ class DavisSource:
         self.root = Path(root)
         self.merge_objects = (str(year) == "2016") if merge_objects is None else merge_objects
         self.skips = SkipLog()
+        self.index_counts = {"missing_png": 0}  # train: frames without an annotation, left out
+        self.split_is_train = split.startswith("train")
         check_on_bad_sample(on_bad_sample)
         self.videos: list[FileVideo] = []
         for name in read_split_file(self.root / "ImageSets" / str(year) / f"{split}.txt"):
@@ -97,6 +102,13 @@ class DavisSource:
                 f"{labels[0]}: first-frame annotation missing; it defines the objects. "
                 "Add it (palette PNG) or remove the sequence from the split file."
             )
+        if self.split_is_train and not all(p.is_file() for p in labels):
+            kept = [(f, p) for f, p in zip(frames, labels) if p.is_file()]
+            self.index_counts["missing_png"] += len(frames) - len(kept)
+            log.warning(
+                "DAVIS/%s: %d frame(s) without a PNG left out", name, len(frames) - len(kept)
+            )
+            frames, labels = [f for f, _ in kept], [p for _, p in kept]
         return FileVideo(
             name=name,
             frame_paths=tuple(str(p) for p in frames),

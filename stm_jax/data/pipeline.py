@@ -12,12 +12,22 @@ resumed run continue on the identical next batch.
 
 from __future__ import annotations
 
+import logging
+
 import grain
 import numpy as np
 
-from stm_jax.data.clips import ClipMaker, Shard
+from stm_jax.data.clips import COUNTERS, ClipMaker, Shard
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample
 from stm_jax.data.registry import build_source
+
+log = logging.getLogger("stm_jax.data")
+_ADVICE = {
+    "resampled": "Clips with no object of data.min_object_pixels px in frame 0 are redrawn.",
+    "unlisted_ids": "Mask ids that meta.json / frame 0 does not list are ignored (background).",
+    "missing_png": "Frames without an annotation PNG are left out of sampling.",
+    "empty": "No usable object in data.max_retries draws: a background-only clip was used.",
+}
 
 
 class _Tag:
@@ -52,6 +62,9 @@ def make_train_dataset(config, process_index: int, process_count: int):
     batch = per_process_batch_size(config.batch_size, process_count)
     mixed, sources, shards, skips = make_record_stream(config, process_index, process_count)
     maker = ClipMaker(sources, shards, config, process_index, batch)
+    maker.names = [
+        n for n in sorted(config.sources) if float(config.sources[n].get("ratio", 0)) > 0
+    ]
     dataset = mixed.map_with_index(maker).batch(batch, drop_remainder=True)
     return dataset, skips, maker
 
@@ -67,12 +80,13 @@ def make_record_stream(config, process_index: int, process_count: int):
       (MapDataset of (source_id, record_index), sources, shards, construction-time SkipLogs).
     """
     check_on_bad_sample(config.on_bad_sample)
+    on_bad_video = check_on_bad_sample(config.get("on_bad_video", "error"))
     sources, shards, datasets, weights, skips = [], [], [], [], []
     for name in sorted(config.sources):
         spec = config.sources[name]
         if float(spec.get("ratio", 0.0)) <= 0:
             continue
-        source = build_source(name, spec, config.on_bad_sample)
+        source = build_source(name, spec, on_bad_video)  # structural faults: before step 1
         count = len(range(process_index, len(source), process_count))
         if count == 0:
             raise DataError(
@@ -124,8 +138,14 @@ class TrainIterator(grain.DatasetIterator):
         buffer_size: int = 2,
         source_skips: list[SkipLog] | None = None,
         read_threads: int = 2,
+        source_names: list[str] | None = None,
+        index_counts: list[dict] | None = None,
     ) -> None:
         super().__init__()
+        self._names = list(source_names or [])
+        self._index_counts = list(index_counts or [])
+        self._counts = np.zeros((max(len(self._names), 1), len(COUNTERS)), np.int64)
+        self._warned: set[tuple[str, str]] = set()
         self._threads = read_threads
         self._dataset, self._num_workers, self._buffer = dataset, num_workers, buffer_size
         self._start_step = int(start_step)
@@ -148,13 +168,45 @@ class TrainIterator(grain.DatasetIterator):
 
     def __next__(self) -> dict[str, np.ndarray]:
         batch = dict(next(self._inner))
-        self._skipped += int(batch.pop("skipped").sum())
+        counts, source = batch.pop("counts"), batch.pop("source")
+        np.add.at(self._counts, np.asarray(source, np.int64), np.asarray(counts, np.int64))
+        self._skipped = int(self._counts[:, COUNTERS.index("skipped")].sum())
+        self._warn_once()
         return expand_batch(batch)
+
+    def _warn_once(self) -> None:
+        for (name, kind), value in self.data_counts_by_source().items():
+            if value and (name, kind) not in self._warned and kind != "skipped":
+                self._warned.add((name, kind))
+                log.warning(
+                    "data source %s: %s (first seen; counted in metrics.jsonl as data/%s_%s). %s",
+                    name,
+                    kind,
+                    kind,
+                    name,
+                    _ADVICE.get(kind, ""),
+                )
+
+    def data_counts_by_source(self) -> dict[tuple[str, str], int]:
+        """{(source name, counter): count} so far, sampling counters and indexing counters."""
+        out = {}
+        for i, name in enumerate(self._names):
+            for j, kind in enumerate(COUNTERS):
+                out[(name, kind)] = int(self._counts[i, j])
+            if i < len(self._index_counts):
+                for kind, value in self._index_counts[i].items():
+                    out[(name, kind)] = int(value)
+        return out
+
+    def data_counts(self) -> dict[str, float]:
+        """Flat {'data/<counter>_<source>': count} for metrics.jsonl and the progress bar."""
+        return {f"data/{k}_{n}": float(v) for (n, k), v in self.data_counts_by_source().items()}
 
     def get_state(self) -> dict:
         return {
             "start_step": self._start_step,
             "skipped": self._skipped,
+            "counts": self._counts.tolist(),
             "inner": self._inner.get_state(),
         }
 
@@ -165,6 +217,8 @@ class TrainIterator(grain.DatasetIterator):
             self._inner = self._build(self._start_step)
         self._inner.set_state(state["inner"])
         self._skipped = int(state["skipped"])
+        if "counts" in state:
+            self._counts = np.asarray(state["counts"], np.int64).reshape(self._counts.shape)
 
     def start_prefetch(self) -> None:
         if hasattr(self._inner, "start_prefetch"):
@@ -186,6 +240,9 @@ class TrainIterator(grain.DatasetIterator):
         """End-of-training report of bad data: sequences dropped at indexing and samples replaced."""
         dropped = sum(s.total() for s in self._source_skips)
         lines = [f"Bad samples replaced during training: {self._skipped}."]
+        counts = {f"{k} ({n})": v for (n, k), v in self.data_counts_by_source().items() if v}
+        if counts:
+            lines.append("Data counters: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
         lines.append(f"Sequences/images dropped when indexing the sources: {dropped}.")
         lines += [s.summary() for s in self._source_skips if s.total()]
         return "\n".join(lines)
@@ -209,7 +266,7 @@ def make_train_iterator(
         import jax
 
         process_index, process_count = jax.process_index(), jax.process_count()
-    dataset, skips, _ = make_train_dataset(config, process_index, process_count)
+    dataset, skips, maker = make_train_dataset(config, process_index, process_count)
     return TrainIterator(
         dataset,
         int(config.num_workers),
@@ -217,6 +274,8 @@ def make_train_iterator(
         int(config.worker_buffer_size),
         skips,
         int(config.get("read_threads", 2)),
+        maker.names,
+        [dict(getattr(source, "index_counts", {})) for source in maker.sources],
     )
 
 

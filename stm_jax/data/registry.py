@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from stm_jax.data.davis import DavisSource
 from stm_jax.data.errors import DataError
@@ -54,6 +55,10 @@ def build_source(name: str, spec: Mapping, on_bad_sample: str = "error"):
     builder, takes_policy = _BUILDERS[kind]
     if "root" in spec and not spec["root"]:
         raise DataError(f"data.sources.{name}.root is empty: set it to the {kind} folder.")
+    if "root" in spec and not Path(spec["root"]).exists():
+        raise DataError(
+            f"data.sources.{name}.root={spec['root']}: no such folder. Set it to the {kind} folder."
+        )
     if takes_policy:
         spec["on_bad_sample"] = on_bad_sample
     for key, value in list(spec.items()):

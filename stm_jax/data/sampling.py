@@ -1,6 +1,6 @@
 """STM clip sampling: the max-skip curriculum, ordered frame indices, packing objects into slots.
 
-`max_skip(step, schedule)` is a pure function so the trainer can log it. Frame gaps follow
+`max_skip(clips_seen, schedule)` is a pure function of the clips seen so the trainer can log it. Frame gaps follow
 Training-Code-of-STM (spec C.2): n2 - n1 and n3 - n2 are uniform in [1, skip + 1], clipped to the
 video.
 """
@@ -14,40 +14,61 @@ import numpy as np
 from stm_jax.data.video import VOID_ID
 
 
-def max_skip_stm(step: int, start: int = 0, end: int = 25, every: int = 3000) -> int:
-    """STM curriculum: `start`, +1 every `every` steps, capped at `end` (Training-Code-of-STM)."""
-    return int(min(end, start + step // every))
+def max_skip_stm(clips: int, start: int = 0, end: int = 25, every_clips: int = 3000) -> int:
+    """STM curriculum: `start`, +1 every `every_clips` clips seen, capped at `end`.
+
+    Training-Code-of-STM adds 1 every 3000 iterations of batch 1 (= 3000 clips, i.e. every 750
+    updates at batch 4), reaching 25 after 75,000 clips.
+    """
+    return int(min(end, start + clips // max(int(every_clips), 1)))
 
 
 def max_skip_stcn(
-    step: int, total_steps: int, values=(5, 10, 15, 20, 25, 5), fractions=(0.1, 0.2, 0.3, 0.4, 0.9)
+    progress: float, values=(5, 10, 15, 20, 25, 5), fractions=(0.1, 0.2, 0.3, 0.4, 0.9)
 ) -> int:
-    """STCN curriculum: values[0] before fractions[0], values[i + 1] after fractions[i]."""
-    progress = step / max(total_steps, 1)
+    """STCN curriculum: values[0] before fractions[0], values[i + 1] after fractions[i] of training."""
     return int(values[int(np.searchsorted(np.asarray(fractions), progress, side="right"))])
 
 
-def max_skip(step: int, schedule: Mapping) -> int:
-    """The maximum number of skipped frames at `step` (in original-video frames).
+def max_skip(clips: int, schedule: Mapping) -> int:
+    """The maximum number of skipped frames once `clips` training clips have been seen.
+
+    Schedules count data, not updates, so they mean the same for any batch size, gradient
+    accumulation or device count.
 
     Args:
-      step: the training step.
+      clips: clips seen before the batch (= step x global batch size).
       schedule: mapping with 'kind' in {'stm', 'stcn', 'constant'} and its parameters: stm: start,
-        end, every; stcn: total_steps, values, fractions; constant: value.
+        end, every_clips; stcn: total_clips (the whole run: train.num_steps x data.batch_size, filled
+        in by the trainer), values, fractions; constant: value.
 
     Returns:
-      The max skip for the step.
+      The max skip, in original-video frames.
     """
     kind = schedule["kind"]
     if kind == "stm":
-        return max_skip_stm(step, schedule["start"], schedule["end"], schedule["every"])
+        if "every" in schedule and "every_clips" not in schedule:
+            raise ValueError(
+                "data.max_skip.every (updates) is gone: the curriculum counts clips. Use "
+                "every_clips (Training-Code-of-STM: 3000)."
+            )
+        return max_skip_stm(clips, schedule["start"], schedule["end"], schedule["every_clips"])
     if kind == "stcn":
-        return max_skip_stcn(
-            step, schedule["total_steps"], tuple(schedule["values"]), tuple(schedule["fractions"])
-        )
+        total = int(schedule.get("total_clips", 0))
+        if total <= 0:
+            raise ValueError(
+                "data.max_skip.total_clips is unset: the trainer sets it to train.num_steps x "
+                "data.batch_size; set it yourself when building the iterator directly."
+            )
+        return max_skip_stcn(clips / total, tuple(schedule["values"]), tuple(schedule["fractions"]))
     if kind == "constant":
         return int(schedule["value"])
     raise ValueError(f"unknown max_skip kind {kind!r}; use 'stm', 'stcn' or 'constant'")
+
+
+def max_skip_at_step(step: int, global_batch: int, schedule: Mapping) -> int:
+    """The max skip of update `step` (0-based) with `global_batch` clips per update."""
+    return max_skip(int(step) * int(global_batch), schedule)
 
 
 def sample_frame_indices(

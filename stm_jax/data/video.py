@@ -131,11 +131,13 @@ class FileVideo:
         except ImageFileError as error:
             raise DataError(str(error)) from error
 
-    def read(self, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, indices: list[int], counts: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Reads frames and masks.
 
         Args:
           indices: stored-frame indices.
+          counts: None: ids outside the known objects raise `DataError`. A dict (training): those
+            ids become background and counts['unlisted_ids'] counts the frames that held some.
 
         Returns:
           frames uint8 (T, H, W, 3) and labels uint8 (T, H, W) (void stays 255).
@@ -146,6 +148,11 @@ class FileVideo:
             frame, label = _read_pair(self.frame_paths[i], self.label_paths[i])
             if self.merge_objects:
                 label = merge_labels(label)
+            if counts is not None and allowed is not None:
+                unlisted = ~np.isin(label, [0, VOID_ID, *sorted(allowed)])
+                if unlisted.any():
+                    label = np.where(unlisted, 0, label).astype(np.uint8)
+                    counts["unlisted_ids"] = counts.get("unlisted_ids", 0) + 1
             check_ids(label, allowed, str(self.label_paths[i]))
             if frames and frame.shape != frames[0].shape:
                 raise DataError(

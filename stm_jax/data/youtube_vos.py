@@ -6,17 +6,22 @@
 
 The train split stores every 5th frame (so the max-skip curriculum is divided by 5). Objects may
 first appear after frame 0; meta.json says where, and clips start on frames that hold objects. In
-the valid split only the first appearance of each object is annotated.
+the valid split only the first appearance of each object is annotated. In train splits, a frame
+without a PNG is left out of the video (counted in `index_counts['missing_png']`); ids in a PNG that
+meta.json does not list are ignored while training (counted per sample, see `ClipMaker`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
 from stm_jax.data.video import FileVideo
+
+log = logging.getLogger("stm_jax.data")
 
 
 class YouTubeVOSSource:
@@ -38,8 +43,10 @@ class YouTubeVOSSource:
     ) -> None:
         check_on_bad_sample(on_bad_sample)
         self.root = Path(root) / split
+        self.split_is_train = split.startswith("train")
         self.frame_step = frame_step or (5 if split in ("train", "valid", "test") else 1)
         self.skips = SkipLog()
+        self.index_counts = {"missing_png": 0}  # frames without an annotation, left out
         meta_path = self.root / "meta.json"
         if not meta_path.is_file():
             raise DataError(
@@ -75,6 +82,14 @@ class YouTubeVOSSource:
         label_paths = tuple(str(p) if p.is_file() else None for p in labels)
         if not any(label_paths):
             raise DataError(f"{ann_dir}: no annotation for any frame of {name!r}. Re-extract it.")
+        if self.split_is_train and None in label_paths:  # train: every stored frame is annotated
+            missing = label_paths.count(None)
+            self.index_counts["missing_png"] += missing
+            log.warning(
+                "YouTube-VOS/%s: %d frame(s) without a PNG left out of sampling", name, missing
+            )
+            frames = [f for f, p in zip(frames, label_paths) if p is not None]
+            label_paths = tuple(p for p in label_paths if p is not None)
         stem_index = {f.stem: i for i, f in enumerate(frames)}
         object_frames = []
         for key, info in objects.items():

@@ -5,6 +5,11 @@ Start-up order (big_vision): a checkpoint in W/checkpoints -> `config.resume` ->
 TensorBoard), async orbax saves every `train.checkpoint_every` steps, and every `train.eval_every` steps
 J&F on `config.eval.source` with the best step kept in W/best. A non-finite loss stops the run before
 anything is saved, so the last checkpoint on disk is the last good one.
+
+Health (stm_jax.training.health): at the first step and every log step, metrics.jsonl and the
+progress bar get the fraction of foreground logits at the aggregation clamp, the gradient norm per
+module, the data counters per source and the max skip; the first step also prints a report and
+actionable warnings. `train.dry_run=N` runs N steps, prints the report and exits without saving.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from stm_jax import checkpoint_io
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
-from stm_jax.data.sampling import max_skip
+from stm_jax.data.sampling import max_skip_at_step
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training import distributed
 from stm_jax.training.cpu_compile import allocator_hint
 from stm_jax.training.evaluate import copy_first_frame_baseline, evaluate, load_eval_videos
+from stm_jax.training.health import health_report, health_warnings
 from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
 from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
@@ -103,6 +109,15 @@ def _start_state(config, model_config, workdir, manager, mesh, iterator):
     return state, replicate(variables["batch_stats"], mesh), 0, f"initialised from {origin}"
 
 
+def resolved_data_config(config):
+    """config.data with the run-length-dependent fields filled in (stcn max-skip: total clips)."""
+    data = config.data.copy_and_resolve_references()
+    schedule = data.max_skip
+    if schedule.kind == "stcn" and int(schedule.get("total_clips", 0)) <= 0:
+        schedule.total_clips = int(config.train.num_steps) * int(data.batch_size)
+    return data
+
+
 def run(config, workdir: str) -> dict:
     """Trains per `config`; returns the final metrics (also written to the workdir).
 
@@ -143,20 +158,24 @@ def run(config, workdir: str) -> dict:
     manager = checkpoint_io.make_manager(
         workdir / checkpoint_io.CHECKPOINTS, int(t.keep_checkpoints), bool(t.async_checkpoint)
     )
-    iterator = make_train_iterator(config.data)
+    data_config = resolved_data_config(config)
+    iterator = make_train_iterator(data_config)  # sources indexed: structural faults stop here
     state, batch_stats, start, origin = _start_state(
         config, model_config, workdir, manager, mesh, iterator
     )
+    dry_run = int(t.get("dry_run", 0))
+    num_steps = min(int(t.num_steps), start + dry_run) if dry_run > 0 else int(t.num_steps)
     _say(
         f"[train] {origin}; {jax.process_count()} process(es), {jax.device_count()} device(s); "
-        f"global batch {config.data.batch_size}; steps {start} -> {t.num_steps}"
+        f"global batch {config.data.batch_size}; steps {start} -> {num_steps}"
+        + (f" (dry run of {dry_run} steps: no checkpoint, no evaluation)" if dry_run > 0 else "")
     )
     hint = allocator_hint(jax.devices())
     if hint:
         _say(hint)
     step_fn = make_train_step(mesh, model_config, t, memory_config)
     writer = MetricWriter(workdir, chief)
-    eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 else []
+    eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 and not dry_run else []
     best_manager = None
     best_score = -math.inf
     if eval_videos:
@@ -174,7 +193,7 @@ def run(config, workdir: str) -> dict:
     from tqdm import tqdm
 
     bar = tqdm(
-        total=int(t.num_steps),
+        total=num_steps,
         initial=start,
         disable=not (chief and t.progress_bar),
         unit="step",
@@ -183,8 +202,9 @@ def run(config, workdir: str) -> dict:
     result = {"step": start}
     window_start, window_steps = time.perf_counter(), 0
     step = start
+    reports = []
     try:
-        while step < int(t.num_steps):
+        while step < num_steps:
             local_batch = next(iterator)
             if batches_log:
                 batches_log.write(f'{{"step": {step}, "crc": {batch_fingerprint(local_batch)}}}\n')
@@ -201,16 +221,38 @@ def run(config, workdir: str) -> dict:
             window_steps += 1
             bar.update(1)
             result = {"step": step, "loss": loss}
-            if t.log_every and (step % int(t.log_every) == 0 or step == int(t.num_steps)):
+            first = step == start + 1
+            last = step == num_steps
+            if first or last or (t.log_every and step % int(t.log_every) == 0):
+                # Health at the first step (its gradients are those of the initial weights) and
+                # at every log step: saturation, grad norm per module, data counters, max skip.
                 elapsed = time.perf_counter() - window_start
                 values = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 values["steps_per_s"] = window_steps / max(elapsed, 1e-9)
                 values["clips_per_s"] = values["steps_per_s"] * int(config.data.batch_size)
-                values["max_skip"] = max_skip(step, dict(config.data.max_skip))
+                values["max_skip"] = max_skip_at_step(
+                    step - 1, int(data_config.batch_size), dict(data_config.max_skip)
+                )
+                values.update(iterator.data_counts())
                 writer.write(step, values, prefix="train/")
-                bar.set_postfix(loss=f"{loss:.4f}", clips_s=f"{values['clips_per_s']:.1f}")
+                resampled = sum(v for k, v in values.items() if k.startswith("data/resampled"))
+                bar.set_postfix(
+                    loss=f"{loss:.4f}",
+                    sat=f"{100 * values['saturated_fraction']:.1f}%",
+                    gnorm=f"{values['grad_norm']:.3g}",
+                    skip=values["max_skip"],
+                    resampled=int(resampled),
+                    clips_s=f"{values['clips_per_s']:.1f}",
+                )
+                if first or (dry_run and last):
+                    report = health_report(step - 1 if first else step, values)
+                    reports.append(report)
+                    _say(report)
+                    for warning in health_warnings(values, first_step=first and start == 0):
+                        _say(warning)
                 window_start, window_steps = time.perf_counter(), 0
-            last = step == int(t.num_steps)
+            if dry_run:
+                continue
             if (t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last:
                 checkpoint_io.save_step(
                     manager, step, state, batch_stats, _meta(config, model_config, step), iterator
@@ -249,5 +291,6 @@ def run(config, workdir: str) -> dict:
         if hasattr(iterator, "close"):
             iterator.close()
     _say(f"[train] done at step {step}; {iterator.summary()}")
+    result["health_reports"] = reports
     result["variables"] = host_variables(state, batch_stats)
     return result

@@ -21,6 +21,7 @@ from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.cpu_compile import train_step_compiler_options
 from stm_jax.training.forward import clip_logits
+from stm_jax.training.health import module_grad_norms, saturated_fraction
 from stm_jax.training.loss import bootstrap_fraction, clip_loss
 from stm_jax.training.optimizer import make_optimizer
 from stm_jax.training.remat import remat_scope
@@ -83,7 +84,8 @@ def _loss_fn(params, batch_stats, batch, step, model_config, train_config, memor
     elif train_config.loss != "ce":
         raise ValueError(f"train.loss={train_config.loss!r}; use 'ce' or 'bootstrap'.")
     loss, per_frame = clip_loss(logits, labels, valid, keep)
-    return loss, per_frame
+    saturated, fg_pixels = saturated_fraction(logits, batch["object_valid"], valid)
+    return loss, {"per_frame": per_frame, "saturated": saturated, "fg_pixels": fg_pixels}
 
 
 def _split_micro(x, accumulate: int):
@@ -112,7 +114,8 @@ def train_step(
       memory_config: the memory read (similarity, top_k) shared with inference; default
         MemoryConfig().
     Returns:
-      (new state, metrics dict of scalars: loss, grad_norm, param_norm, update_norm, lr, frame losses).
+      (new state, metrics dict of scalars: loss, grad_norm, param_norm, update_norm, lr, frame losses,
+      saturated_fraction, grad_norm/<module>).
     """
     TRACE_COUNT["step"] += 1
     optimizer, schedule = make_optimizer(train_config)
@@ -124,22 +127,25 @@ def train_step(
     )
     accumulate = int(train_config.accumulate)
     if accumulate <= 1:
-        (loss, per_frame), grads = grad_fn(state["params"], *args, batch, state["step"], **statics)
+        (loss, aux), grads = grad_fn(state["params"], *args, batch, state["step"], **statics)
+        per_frame = aux["per_frame"]
+        saturated, fg_pixels = aux["saturated"], aux["fg_pixels"]
     else:
         micro = jax.tree.map(lambda x: _split_micro(x, accumulate), batch)
 
         def body(carry, micro_batch):
             grad_sum, loss_sum = carry
-            (loss, per_frame), grads = grad_fn(
+            (loss, aux), grads = grad_fn(
                 state["params"], *args, micro_batch, state["step"], **statics
             )
-            return (jax.tree.map(jnp.add, grad_sum, grads), loss_sum + loss), per_frame
+            return (jax.tree.map(jnp.add, grad_sum, grads), loss_sum + loss), aux
 
         zeros = jax.tree.map(jnp.zeros_like, state["params"])
-        (grads, loss), per_frame = jax.lax.scan(body, (zeros, jnp.float32(0)), micro)
+        (grads, loss), aux = jax.lax.scan(body, (zeros, jnp.float32(0)), micro)
         grads = jax.tree.map(lambda g: g / accumulate, grads)
         loss = loss / accumulate
-        per_frame = per_frame.reshape(-1, per_frame.shape[-1])
+        per_frame = aux["per_frame"].reshape(-1, aux["per_frame"].shape[-1])
+        saturated, fg_pixels = jnp.sum(aux["saturated"]), jnp.sum(aux["fg_pixels"])
     updates, opt_state = optimizer.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = {
@@ -148,6 +154,9 @@ def train_step(
         "param_norm": optax.tree.norm(params),
         "update_norm": optax.tree.norm(updates),
         "lr": schedule(state["step"]),
+        # Health (stm_jax.training.health): clamped foreground logits, gradient per module.
+        "saturated_fraction": saturated / jnp.maximum(fg_pixels, 1.0),
+        **module_grad_norms(grads),
     }
     for f in range(per_frame.shape[-1]):
         metrics[f"loss_frame{f + 2}"] = jnp.mean(per_frame[:, f])
