@@ -60,7 +60,7 @@ def load_weights(path, model_config: ModelConfig, seed: int = 0) -> Weights:
         return Weights(saved_config, variables, "checkpoint", f"our checkpoint {path}")
     if not path.is_file():
         raise MissingFileError(
-            f"{path}: no such file or directory; expected the official STM_weights.pth (or .pt), "
+            f"{path}: checkpoint not found; expected the official STM_weights.pth (or .pt), "
             "a torchvision ResNet .pth, the workdir of configs/convert.py, or a training workdir."
         )
     from stm_jax.convert.torch_files import load_state_dict

@@ -1,4 +1,5 @@
-"""Loading model weights for inference: an official `.pth` or a stm_jax training checkpoint."""
+"""The inference jobs' model: `config.checkpoint` read by `stm_jax.weights` (every source, as training's
+init reads it), with the run's inference-only model switches applied."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 import jax
 
-from stm_jax.cli_errors import ConfigError, MissingFileError
+from stm_jax.cli_errors import ConfigError
 from stm_jax.model.config import ModelConfig
+from stm_jax.weights import load_weights
 
 
 def load_model(config) -> tuple[ModelConfig, dict]:
@@ -25,24 +27,17 @@ def load_model(config) -> tuple[ModelConfig, dict]:
             "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights), "
             "the workdir of configs/convert.py, or a stm_jax training workdir."
         )
-    path = Path(path)
-    if path.is_file():  # .pth, .pt or any other name: a PyTorch weights file
-        from stm_jax.convert.official import load_official_checkpoint
-
-        model_config = ModelConfig.from_config(config.model)
-        variables = load_official_checkpoint(path, model_config)
-    elif path.is_dir():
-        from stm_jax.checkpoint_io import load_trained_model
-
-        model_config, variables = load_trained_model(path)
+    weights = load_weights(path, ModelConfig.from_config(config.model))
+    if weights.kind == "torchvision":
+        raise ConfigError(
+            f"{path} is a torchvision ResNet: it holds no STM heads or decoder. Train from it "
+            "(configs/pretrain_static.py, --config.init_from) and segment with the trained workdir."
+        )
+    model_config, variables = weights.model_config, weights.variables
+    if weights.kind == "checkpoint":
         overrides = {k: config.model[k] for k in ("max_objects", "dtype") if k in config.model}
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
-        _warn_if_read_differs(path, config.get("memory", {}))
-    else:
-        raise MissingFileError(
-            f"{path}: checkpoint not found; expected an official .pth/.pt file, the workdir of "
-            "configs/convert.py, or a training workdir."
-        )
+        _warn_if_read_differs(Path(path), config.get("memory", {}))
     return model_config, jax.device_put(variables)
 
 

@@ -36,16 +36,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from stm_jax.convert.torch_files import CheckpointFileError
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.stm import init_variables
+from stm_jax.weights import load_weights
 
 BACKBONE_LAYERS = ("conv1", "bn1", "backbone")  # under Encoder_M / Encoder_Q: torchvision's init
-
-
-def _looks_official(path: Path) -> bool:
-    from stm_jax.convert.torch_files import load_state_dict
-
-    return any("Encoder_M" in k or "KV_M_r4" in k for k in load_state_dict(path))
 
 
 def is_backbone_leaf(path: tuple[str, ...]) -> bool:
@@ -179,7 +175,7 @@ def initial_variables(model_config: ModelConfig, init_from: str, seed: int) -> t
 
     Args:
       model_config: the architecture being trained.
-      init_from: '' (scratch) or a path (see module docstring).
+      init_from: '' (scratch) or a path read by `stm_jax.weights.load_weights`.
       seed: random seed for parameters not covered by `init_from`.
     Returns:
       ({'params', 'batch_stats'} numpy nested dicts, a description for the log).
@@ -187,38 +183,30 @@ def initial_variables(model_config: ModelConfig, init_from: str, seed: int) -> t
     if not init_from:
         return _finish(fresh_variables(model_config, seed), set(), seed, "scratch")
     path = Path(init_from)
-    if path.is_dir():
-        from stm_jax.checkpoint_io import load_trained_model
-
-        saved_config, saved = load_trained_model(path)
-        if saved_config == model_config:
-            filled = set(param_paths(saved["params"]))
-            return _finish(saved, filled, seed, f"our checkpoint {path}")
+    try:
+        weights = load_weights(path, model_config, seed)
+    except (
+        CheckpointFileError
+    ) as error:  # official weights for another backbone / key / value width
+        variables, filled = _partial_official(path, model_config, seed, error)
+        origin = f"official STM weights {path} (matching layers only: config.model differs)"
+        return _finish(variables, filled, seed, origin)
+    if weights.kind == "checkpoint" and weights.model_config != model_config:
         variables = fresh_variables(model_config, seed)
-        filled = fill_matching(variables, saved)
+        filled = fill_matching(variables, weights.variables)
         if not filled:
             raise ValueError(
-                f"init_from={path} ({saved_config}) shares no layer with config.model "
+                f"init_from={path} ({weights.model_config}) shares no layer with config.model "
                 f"({model_config}). Make config.model match the checkpoint."
             )
-        return _finish(variables, filled, seed, f"our checkpoint {path} (other config.model)")
-    if not path.is_file():
-        raise FileNotFoundError(f"init_from={path}: no such file or directory.")
-    if _looks_official(path):
-        from stm_jax.convert.official import load_official_checkpoint
+        return _finish(variables, filled, seed, f"{weights.description} (other config.model)")
+    variables = weights.variables
+    if weights.kind == "torchvision":
+        from stm_jax.convert.torchvision_resnet import torchvision_name
 
-        try:
-            variables = load_official_checkpoint(path, model_config)
-            filled = set(param_paths(variables["params"]))
-            origin = f"official STM weights {path}"
-        except ValueError as error:  # another backbone / key / value width: what matches
-            variables, filled = _partial_official(path, model_config, seed, error)
-            origin = f"official STM weights {path} (matching layers only: config.model differs)"
-        return _finish(variables, filled, seed, origin)
-    from stm_jax.convert.torchvision_resnet import load_torchvision_resnet, torchvision_name
-
-    variables = load_torchvision_resnet(path, model_config, jax.random.key(seed))
-    filled = {
-        p for p in param_paths(variables["params"]) if torchvision_name("params", p) is not None
-    }
-    return _finish(variables, filled, seed, f"torchvision ResNet {path}")
+        filled = {
+            p for p in param_paths(variables["params"]) if torchvision_name("params", p) is not None
+        }
+    else:  # our checkpoint of this architecture, or the official weights: every leaf
+        filled = set(param_paths(variables["params"]))
+    return _finish(variables, filled, seed, weights.description)
