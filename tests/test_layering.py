@@ -6,7 +6,7 @@ Layers (a module may import its own package and any lower layer, never a higher 
     2 convert, core, checkpoint_io
     3 weights                               (every weight source, for training and inference)
     4 inference
-    5 training
+    5 training, segmenter                   (segmenter: the public streaming API)
     6 jobs                                  (the CLI jobs and their config base)
 """
 
@@ -26,6 +26,7 @@ LAYER = {
     "weights": 3,
     "inference": 4,
     "training": 5,
+    "segmenter": 5,
     "jobs": 6,
 }
 
