@@ -71,8 +71,12 @@ class VideoStream:
         (default: the largest id); ids up to it may be added later. Returns its probabilities."""
         labels = np.asarray(labels)
         num_objects = int(labels.max(initial=0)) if num_objects is None else num_objects
-        if not 1 <= num_objects or labels.max(initial=0) > num_objects:
-            raise ValueError(f"num_objects={num_objects} must be >= 1 and >= the largest id")
+        max_objects = self.stepper.model_config.max_objects
+        if not 1 <= num_objects <= max_objects or labels.max(initial=0) > num_objects:
+            raise ValueError(
+                f"num_objects={num_objects} must be >= 1, >= the largest id in the mask and <= "
+                f"model.max_objects={max_objects} (raise max_objects: the weights do not depend on it)"
+            )
         # Objects absent from frame 0 stay out of aggregation and memory until they are added.
         present = np.isin(np.arange(1, num_objects + 1), np.unique(labels))
         probs = labels_to_probs(labels, self.num_slots)
@@ -130,6 +134,10 @@ class VideoStream:
         were not yet tracked join), and the frame is pinned: it stays in memory for the rest of the
         video (policy in `stm_jax.memory.bank.pin_temporary`). Returns its probabilities."""
         return self._rememorize(labels_to_probs(self._ids(labels), self.num_slots), True)
+
+    def block_until_ready(self) -> None:
+        """Waits for the device work of the last call (without copying the state to the host)."""
+        jax.block_until_ready(self._require().video)
 
     @property
     def state(self) -> StreamState:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -49,4 +48,4 @@ def segment_video(
             yield np.asarray(probs)
         else:
             yield np.asarray(jnp.argmax(probs, axis=-1).astype(jnp.uint8))
-    jax.block_until_ready(stream.state)
+    stream.block_until_ready()
