@@ -35,7 +35,11 @@ def run_policy(args) -> dict:
 
     memory = dict(capacity=args.capacity, eviction=args.policy)
     if args.policy == "long_term":
-        memory.update(long_term_prototypes=args.prototypes, long_term_size=args.store)
+        memory.update(
+            long_term_prototypes=args.prototypes,
+            long_term_size=args.store,
+            long_term_selection=args.selection,
+        )
     segmenter = Segmenter.from_checkpoint(CHECKPOINT, **memory)
     j, f, seconds, timed = [], [], 0.0, 0
     for index in range(args.videos):
@@ -71,6 +75,7 @@ def main():
     parser.add_argument("--capacity", type=int, default=10)
     parser.add_argument("--prototypes", type=int, default=8)
     parser.add_argument("--store", type=int, default=256)
+    parser.add_argument("--selection", default="usage", choices=["usage", "random"])
     parser.add_argument("--policy", choices=POLICIES, help="internal: run one policy, print JSON")
     args = parser.parse_args()
     if args.policy:
@@ -79,7 +84,7 @@ def main():
     print(
         f"{args.videos} videos x {args.frames} frames at {args.height}x{args.width}, "
         f"{args.objects} objects, shipped checkpoint, capacity {args.capacity} (mem_every 5), "
-        f"long_term: {args.prototypes} prototypes per frame, store {args.store}"
+        f"long_term: {args.prototypes} prototypes per frame ({args.selection}), store {args.store}"
     )
     rows = {}
     for policy in POLICIES:
