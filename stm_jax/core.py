@@ -27,6 +27,7 @@ from stm_jax.memory.bank import (
     commit_if_memory_frame,
     init_bank_for,
     read_bank,
+    read_bank_counting_usage,
     write_temporary,
 )
 from stm_jax.memory.config import MemoryConfig
@@ -111,6 +112,7 @@ class Core:
         batch = frames.shape[0]
         bank = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch, *x.shape)), empty)
         bank = _per_video(write_temporary, bank, keys, values, jnp.zeros((batch,), jnp.int32))
+        bank = bank._replace(pin_next=jnp.ones((batch,), bool))  # frame 0 is permanent
         return VideoState(bank, object_valid, jnp.ones((batch,), jnp.int32))
 
     def predict(self, variables, frames, state: VideoState):
@@ -121,24 +123,34 @@ class Core:
         Returns:
           [B, H, W, K] float32 aggregated logits (softmax over K gives the probabilities).
         """
+        return self.predict_with_state(variables, frames, state)[0]
+
+    def predict_with_state(self, variables, frames, state: VideoState):
+        """`predict`, also returning the state: a long-term bank counts its usage during the read
+        (otherwise the state is returned unchanged)."""
         cfg = self.model_config
         padding = Padding.for_size(*frames.shape[1:3])
         q_key, q_value, r3, r2 = self.model.apply(
             variables, model_input(frames, padding), method=STM.encode_query
         )
         b, h, w, key_dim = q_key.shape
-        readout = _per_video(
-            lambda bank, query: read_bank(bank, query, self.read),
-            state.bank,
-            q_key.reshape(b, h * w, key_dim),
-        )
+        query = q_key.reshape(b, h * w, key_dim)
+        if state.bank.long_term is None:
+            readout = _per_video(lambda bank, q: read_bank(bank, q, self.read), state.bank, query)
+        else:
+            readout, bank = _per_video(
+                lambda bank, q: read_bank_counting_usage(bank, q, self.memory_config),
+                state.bank,
+                query,
+            )
+            state = state._replace(bank=bank)
         readout = readout.reshape(b, -1, h, w, readout.shape[-1])
         logits = self.model.apply(
             variables, readout.astype(cfg.compute_dtype), q_value, r3, r2, method=STM.decode
         )
         foreground = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)[..., 1]
         aggregated = soft_aggregate(foreground, state.object_valid, cfg.num_slots)
-        return padding.crop(aggregated)
+        return padding.crop(aggregated), state
 
     def memorize(self, variables, frames, probs, state: VideoState) -> VideoState:
         """Commits the previous frame if it is a memory frame (`mem_every`), then stores these
@@ -153,6 +165,15 @@ class Core:
         keys, values = self.encode_memory(variables, frames, probs, state.object_valid, padding)
         bank = _per_video(write_temporary, bank, keys, values, state.next_frame)
         return VideoState(bank, state.object_valid, state.next_frame + 1)
+
+    def rememorize(self, variables, frames, probs, state: VideoState, pin) -> VideoState:
+        """Re-encodes the last memorised frames with new `probs` [B, H, W, K] (a correction or
+        objects added after the frame was segmented) in the temporary slot; `pin` [B] bool marks
+        it to be pinned at the next commit (`stm_jax.memory.bank.pin_temporary`)."""
+        padding = Padding.for_size(*frames.shape[1:3])
+        keys, values = self.encode_memory(variables, frames, probs, state.object_valid, padding)
+        bank = _per_video(write_temporary, state.bank, keys, values, state.next_frame - 1)
+        return state._replace(bank=bank._replace(pin_next=bank.pin_next | pin))
 
 
 def inject_objects(probs, state: VideoState, given_probs, given_objects):

@@ -8,7 +8,7 @@ Layers (a module may import its own package and any lower layer, never a higher 
     3 convert, core, checkpoint_io, config_checks
     4 weights                               (every weight source, for training and inference)
     5 inference
-    6 training
+    6 training, segmenter                  (segmenter: the streaming Python API)
     7 jobs                                  (the CLI jobs and their config base)
     8 cli                                   (main.py's flag parsing and error reporting)
 """
@@ -32,6 +32,7 @@ LAYER = {
     "weights": 4,
     "inference": 5,
     "training": 6,
+    "segmenter": 6,
     "jobs": 7,
     "cli": 8,
 }

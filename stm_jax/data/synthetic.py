@@ -105,13 +105,20 @@ def _pose(plan: dict, t: int) -> tuple[np.ndarray, float, float]:
 
 
 def _render_object(plan: dict, t: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    centre, scale, angle = _pose(plan, t)
+    return draw_object(plan, *_pose(plan, t), h, w)
+
+
+def draw_object(
+    plan: dict, centre, scale: float, angle: float, h: int, w: int, texture=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mask [h, w] bool, colour [h, w, 3] float32) of an object plan at a pose; `texture`
+    replaces the plan's own (same size)."""
     theta = np.deg2rad(angle)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]) * scale
     points = plan["polygon"] @ rot.T + centre
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round(points * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    tex = plan["texture"]
+    tex = plan["texture"] if texture is None else texture
     half = tex.shape[0] / 2.0
     # Texture pixel (x, y) sits at rot/radius-normalised offset from the centre (moves with the
     # object).

@@ -14,6 +14,7 @@ This equals the official loop (memory for frame t = {kept f <= t-2} U {t-1}, eac
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from stm_jax.core import Core, VideoState, inject_objects
 from stm_jax.memory.config import MemoryConfig
@@ -22,7 +23,7 @@ from stm_jax.model.config import ModelConfig
 __all__ = ["FrameStepper", "MemoryConfig", "VideoState"]
 
 # Incremented at trace time only: tests use it to prove the step compiles once.
-TRACE_COUNTS = {"init": 0, "step": 0}
+TRACE_COUNTS = {"init": 0, "step": 0, "rememorize": 0}
 
 
 def _batch(x):
@@ -47,6 +48,8 @@ class FrameStepper:
         # The two halves of `step`, separately: for teacher-forced parity tests and analysis tools.
         self.predict = jax.jit(self._predict)
         self.memorize = jax.jit(self._memorize)
+        # Corrections and objects added after a frame was segmented (stm_jax.inference.stream).
+        self.rememorize = jax.jit(self._rememorize, donate_argnums=(3,))
 
     def _init(self, variables, frame, probs, object_valid) -> VideoState:
         """Args: frame [H, W, 3] uint8; probs [H, W, K] first-frame one-hot; object_valid [O] bool."""
@@ -76,9 +79,21 @@ class FrameStepper:
           (probs [H, W, K] float32, new state).
         """
         TRACE_COUNTS["step"] += 1
-        batched = _batch(state)
-        probs = jax.nn.softmax(self.core.predict(variables, frame[None], batched), axis=-1)
+        logits, batched = self.core.predict_with_state(variables, frame[None], _batch(state))
+        probs = jax.nn.softmax(logits, axis=-1)
         if given_probs is not None:
             probs, batched = inject_objects(probs, batched, given_probs[None], given_objects[None])
         batched = self.core.memorize(variables, frame[None], probs, batched)
         return probs[0], _unbatch(batched)
+
+    def _rememorize(self, variables, frame, probs, state: VideoState, pin) -> VideoState:
+        """Re-encodes the last memorised frame with new `probs` [H, W, K] (objects in them join
+        aggregation and memory); `pin` [] bool: keep it in a permanent slot from the next frame on.
+        """
+        TRACE_COUNTS["rememorize"] += 1
+        num_objects = state.object_valid.shape[0]
+        present = jnp.any(probs[..., 1 : num_objects + 1] > 0, axis=(0, 1))
+        state = state._replace(object_valid=state.object_valid | present)
+        return _unbatch(
+            self.core.rememorize(variables, frame[None], probs[None], _batch(state), pin[None])
+        )

@@ -1,0 +1,152 @@
+"""One video segmented frame by frame, with corrections and late objects: the loop that the segment
+job (`stm_jax.inference.video.segment_video`) and the public `stm_jax.Segmenter` both run.
+
+    stream = VideoStream(stepper, variables)
+    stream.start(frame0, labels0)        # frame 0 and its objects (pinned in memory)
+    probs = stream.step(frame)           # predict + memorise, one compiled call
+    stream.add_objects(labels)           # objects that appear at this frame join from here on
+    stream.correct(labels)               # the user's mask replaces this frame's and is pinned
+
+`add_objects` / `correct` act on the last frame, after `step` has memorised it: they re-encode it
+with the new probabilities (`FrameStepper.rememorize`), so the next frame reads the corrected frame.
+Everything compiles once per frame size and object-slot count.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from stm_jax.core import VideoState
+from stm_jax.inference.step import FrameStepper
+
+
+def labels_to_probs(labels: np.ndarray, num_slots: int) -> np.ndarray:
+    """[H, W] object ids -> [H, W, K] one-hot float32 (ids >= K are an error)."""
+    labels = np.asarray(labels)
+    if labels.max(initial=0) >= num_slots:
+        raise ValueError(f"object id {labels.max()} does not fit in {num_slots} slots")
+    return np.eye(num_slots, dtype=np.float32)[labels]
+
+
+class StreamState(NamedTuple):
+    """A stream's whole state, a pytree of arrays: save it (e.g. `jax.device_get` + np.savez of its
+    leaves) and give it back to `VideoStream.state` to continue exactly where it was."""
+
+    video: VideoState  # memory bank, valid objects, next frame index
+    frame: np.ndarray  # [H, W, 3] uint8: the last frame (for corrections of it)
+    probs: np.ndarray  # [H, W, K] float32: its probabilities
+
+
+class VideoStream:
+    """Frame-by-frame segmentation of one video at a time (see the module docstring)."""
+
+    def __init__(self, stepper: FrameStepper, variables):
+        self.stepper = stepper
+        self.variables = variables
+        self.num_slots = stepper.model_config.num_slots
+        self._state: StreamState | None = None
+
+    @property
+    def num_objects(self) -> int:
+        return int(self._require().video.object_valid.shape[0])
+
+    def _require(self) -> StreamState:
+        if self._state is None:
+            raise RuntimeError("call start(frame, mask) first")
+        return self._state
+
+    def _ids(self, labels) -> np.ndarray:
+        labels = np.asarray(labels)
+        if labels.max(initial=0) > self.num_objects:
+            raise ValueError(
+                f"object id {labels.max()} > the {self.num_objects} object slots given to start()"
+            )
+        return labels
+
+    def start(self, frame, labels, num_objects: int | None = None) -> np.ndarray:
+        """Frame 0 and its [H, W] object ids (0 = background). `num_objects`: object slots
+        (default: the largest id); ids up to it may be added later. Returns its probabilities."""
+        labels = np.asarray(labels)
+        num_objects = int(labels.max(initial=0)) if num_objects is None else num_objects
+        max_objects = self.stepper.model_config.max_objects
+        if not 1 <= num_objects <= max_objects or labels.max(initial=0) > num_objects:
+            raise ValueError(
+                f"num_objects={num_objects} must be >= 1, >= the largest id in the mask and <= "
+                f"model.max_objects={max_objects} (raise max_objects: the weights do not depend on it)"
+            )
+        # Objects absent from frame 0 stay out of aggregation and memory until they are added.
+        present = np.isin(np.arange(1, num_objects + 1), np.unique(labels))
+        probs = labels_to_probs(labels, self.num_slots)
+        video = self.stepper.init(self.variables, frame, probs, present)
+        self._state = StreamState(video, frame, probs)
+        return probs
+
+    def step(self, frame, given: tuple[np.ndarray, list[int]] | None = None):
+        """Segments the next frame and memorises it. `given`: (labels, ids) of objects given at
+        this frame inside the same compiled step (the YouTube-VOS protocol). Returns [H, W, K]
+        probabilities (a device array)."""
+        state = self._require()
+        if given is None:
+            probs, video = self.stepper.step(self.variables, frame, state.video)
+        else:
+            labels, ids = given
+            given_objects = np.zeros((self.num_objects,), bool)
+            given_objects[np.asarray(ids, int) - 1] = True
+            probs, video = self.stepper.step(
+                self.variables,
+                frame,
+                state.video,
+                labels_to_probs(self._ids(labels), self.num_slots),
+                given_objects,
+            )
+        self._state = StreamState(video, frame, probs)
+        return probs
+
+    def _rememorize(self, probs: np.ndarray, pin: bool) -> np.ndarray:
+        state = self._require()
+        video = self.stepper.rememorize(
+            self.variables, state.frame, probs, state.video, np.bool_(pin)
+        )
+        self._state = StreamState(video, state.frame, probs)
+        return probs
+
+    def add_objects(self, labels, pin: bool = False) -> np.ndarray:
+        """Objects that appear in the last frame: [H, W] ids of the new objects (others 0). Their
+        masks replace the prediction where present; they are segmented from the next frame on.
+        pin=True also keeps this frame in a permanent slot. Returns the new probabilities."""
+        labels = self._ids(labels)
+        ids = [int(i) for i in np.unique(labels) if i > 0]
+        if not ids:
+            raise ValueError("add_objects: the mask holds no object id")
+        given = np.zeros((self.num_slots,), bool)
+        given[ids] = True
+        given_probs = labels_to_probs(labels, self.num_slots)
+        region = np.sum(given_probs * given, axis=-1, keepdims=True)
+        probs = np.asarray(self._require().probs, np.float32)
+        probs = np.where(given, given_probs, probs * (1.0 - region)).astype(np.float32)
+        return self._rememorize(probs, pin)
+
+    def correct(self, labels) -> np.ndarray:
+        """The user's [H, W] ids for the last frame replace its prediction (objects in it that
+        were not yet tracked join), and the frame is pinned: it stays in memory for the rest of the
+        video (policy in `stm_jax.memory.bank.pin_temporary`). Returns its probabilities."""
+        return self._rememorize(labels_to_probs(self._ids(labels), self.num_slots), True)
+
+    def block_until_ready(self) -> None:
+        """Waits for the device work of the last call (without copying the state to the host)."""
+        jax.block_until_ready(self._require().video)
+
+    @property
+    def state(self) -> StreamState:
+        """The whole state as host (numpy) arrays."""
+        return jax.device_get(self._require())
+
+    @state.setter
+    def state(self, state: StreamState) -> None:
+        video, frame, probs = state
+        self._state = StreamState(
+            jax.device_put(VideoState(*video)), np.asarray(frame), np.asarray(probs)
+        )

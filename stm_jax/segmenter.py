@@ -1,0 +1,140 @@
+"""`stm_jax.Segmenter`: the public Python API for streaming video object segmentation.
+
+    from stm_jax import Segmenter
+
+    seg = Segmenter.from_checkpoint("stm_jax/assets/synthetic_cpu", permanent_slots=4)
+    labels = seg.start(frame0, mask0)          # numpy uint8 [H, W, 3] and [H, W] ids (0 = bg)
+    for frame in frames:
+        labels = seg.step(frame)               # [H, W] uint8 ids (or probs: return_probs=True)
+    seg.add_objects(mask)                      # objects appearing in the last frame
+    seg.correct(mask)                          # replace the last frame's result, pinned in memory
+    snapshot = seg.state                       # a pytree of numpy arrays; seg.state = snapshot
+
+It is `stm_jax.inference.stream.VideoStream` — the loop the segment job runs through
+`segment_video` — plus checkpoint loading, so both give identical masks. One compiled step serves
+every frame of a given size and object-slot count. Memory settings (`MemoryConfig` fields, e.g.
+eviction='long_term', capacity, permanent_slots) are keyword overrides of `from_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stream import StreamState, VideoStream
+from stm_jax.memory.config import MemoryConfig
+from stm_jax.model.config import ModelConfig
+
+__all__ = ["Segmenter"]
+
+_MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
+_MEMORY_FIELDS = {f.name for f in dataclasses.fields(MemoryConfig)}
+
+
+def _labels(probs) -> np.ndarray:
+    return np.asarray(jnp.argmax(probs, axis=-1).astype(jnp.uint8))
+
+
+class Segmenter:
+    """Frame-by-frame segmentation of one video at a time with corrections and late objects.
+
+    Args:
+      model_config: the architecture; variables: its weights (e.g. from `load_model`).
+      memory_config: the memory read and policy (default: `MemoryConfig()`, as the jobs).
+    """
+
+    def __init__(self, model_config: ModelConfig, variables, memory_config=None):
+        self.memory_config = MemoryConfig.from_config(memory_config or MemoryConfig())
+        self.stepper = FrameStepper(model_config, self.memory_config)
+        self.stream = VideoStream(self.stepper, variables)
+
+    @classmethod
+    def from_checkpoint(cls, path, **overrides) -> Segmenter:
+        """Loads any checkpoint the jobs accept: an official STM `.pth` (architecture from the
+        `ModelConfig` overrides, e.g. backbone='resnet50'), a stm_jax training workdir or a
+        release export (their own architecture; only max_objects and dtype are taken).
+
+        Overrides: `ModelConfig` fields (max_objects, dtype, ...) and `MemoryConfig` fields
+        (capacity, mem_every, eviction, permanent_slots, long_term_prototypes, ...)."""
+        unknown = set(overrides) - _MODEL_FIELDS - _MEMORY_FIELDS
+        if unknown:
+            raise TypeError(
+                f"unknown overrides {sorted(unknown)}; use ModelConfig or MemoryConfig fields"
+            )
+        model = {
+            **ModelConfig().to_dict(),
+            **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
+        }
+        memory = MemoryConfig(**{k: v for k, v in overrides.items() if k in _MEMORY_FIELDS})
+        config = ml_collections.ConfigDict(
+            {"checkpoint": str(path), "model": model, "memory": memory.to_dict()}
+        )
+        model_config, variables = load_model(config)
+        return cls(model_config, variables, memory)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.stepper.model_config
+
+    def start(self, frame, mask, num_objects: int | None = None) -> np.ndarray:
+        """Frame 0 (uint8 [H, W, 3]) and its object ids (ints [H, W], 0 = background, 1..N).
+        `num_objects`: object slots (default: the largest id in `mask`); raise it to add objects
+        later. Returns the mask as uint8 labels."""
+        self.stream.start(np.asarray(frame, np.uint8), mask, num_objects)
+        return np.asarray(mask, np.uint8)
+
+    def step(self, frame, return_probs: bool = False) -> np.ndarray:
+        """Segments the next frame: [H, W] uint8 ids, or [H, W, K] float32 probabilities."""
+        probs = self.stream.step(np.asarray(frame, np.uint8))
+        return np.asarray(probs) if return_probs else _labels(probs)
+
+    def add_objects(self, mask, pin: bool = False) -> np.ndarray:
+        """New objects in the last frame ([H, W] ids of the new objects, 0 elsewhere): tracked from
+        the next frame on. pin=True keeps this frame permanently. Returns the frame's new labels."""
+        return _labels(self.stream.add_objects(mask, pin))
+
+    def correct(self, mask) -> np.ndarray:
+        """Replaces the last frame's result with `mask` ([H, W] ids) and pins it in memory (see
+        `MemoryConfig.permanent_slots`). Returns the mask as labels."""
+        return _labels(self.stream.correct(mask))
+
+    @property
+    def state(self) -> StreamState:
+        """The whole state (memory bank, objects, frame counter, last frame) as numpy arrays."""
+        return self.stream.state
+
+    @state.setter
+    def state(self, state: StreamState) -> None:
+        self.stream.state = state
+
+    def save_state(self, path) -> Path:
+        """Writes the state to an .npz file (leaves in pytree order plus the shapes it needs)."""
+        state = self.state
+        leaves = jax.tree.leaves(state)
+        path = Path(path)
+        with open(path, "wb") as f:
+            np.savez(f, *leaves, num_objects=self.stream.num_objects)
+        return path
+
+    def load_state(self, path) -> None:
+        """Restores a state written by `save_state` with the same model and memory settings."""
+        with np.load(path) as data:
+            leaves = [data[f"arr_{i}"] for i in range(len(data.files) - 1)]
+            num_objects = int(data["num_objects"])
+        frame, probs = leaves[-2], leaves[-1]
+        template = jax.eval_shape(
+            self.stepper.init,
+            self.stream.variables,
+            jax.ShapeDtypeStruct(frame.shape, np.uint8),
+            jax.ShapeDtypeStruct(probs.shape, np.float32),
+            jax.ShapeDtypeStruct((num_objects,), bool),
+        )
+        treedef = jax.tree.structure(StreamState(template, frame, probs))
+        self.state = jax.tree.unflatten(treedef, leaves)
