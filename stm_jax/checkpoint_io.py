@@ -1,13 +1,16 @@
 """Orbax checkpoints of training runs, self-describing, and loading them for inference.
 
 Layout of a training workdir:
-    <workdir>/checkpoints/<step>/   latest N steps (train state, frozen BN stats, data iterator, meta)
-    <workdir>/best/<step>/          the step with the best in-training J&F (same items)
+    <workdir>/checkpoints/<step>/   one orbax manager: the latest N steps plus the step with the best
+                                    in-training J&F (train state, frozen BN stats, data iterator, meta)
+    <workdir>/best/<step>/          older runs only: their best step, still read as a candidate
 Items of a step (orbax `args.Composite`):
     state        {'step', 'params', 'opt_state', 'rng'}     (a release export keeps only 'params')
     batch_stats  frozen BN statistics
     data         the grain iterator state of every process  (training checkpoints only)
     meta         JSON: {'model': ModelConfig fields, 'step', 'score', 'config'}
+    metrics      JSON {'score': J&F}, written by orbax for steps saved with an evaluation score;
+                 orbax's BestN policy keeps the best of them (unscored steps are never "best")
 Orbax writes a step into a temporary directory and renames it when complete, so a process killed
 mid-save never leaves a step that `latest_step()` would return. A step damaged later (disk errors,
 a deleted file) is skipped with a warning for the newest intact one, for inference and resume alike.
@@ -27,22 +30,54 @@ from stm_jax.cli_errors import MissingFileError
 from stm_jax.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
-BEST = "best"
+BEST = "best"  # the separate best-step manager of older runs; read, no longer written
+SCORE = "score"
 
 
-def make_manager(directory, keep: int = 3, async_save: bool = True) -> ocp.CheckpointManager:
-    """A CheckpointManager keeping the last `keep` steps; incomplete temp dirs are cleaned up."""
+def _metric(metrics) -> float:
+    return float(metrics[SCORE])
+
+
+def make_manager(
+    directory, keep: int = 3, async_save: bool = True, keep_best: bool = False
+) -> ocp.CheckpointManager:
+    """A CheckpointManager keeping the last `keep` steps (all if `keep` <= 0).
+
+    With `keep_best`, it also keeps the step with the highest metrics['score'] (see `save_step`):
+    orbax's AnyPreservationPolicy([LatestN(keep), BestN(n=1)]); steps saved without a score only
+    count for LatestN. Incomplete temp dirs are cleaned up.
+    """
+    policy = {}
+    if keep_best and keep > 0:
+        cp = ocp.checkpoint_managers
+        policy["preservation_policy"] = cp.AnyPreservationPolicy(
+            [
+                cp.LatestN(n=keep),
+                cp.BestN(get_metric_fn=_metric, n=1, keep_checkpoints_without_metrics=False),
+            ]
+        )
+    else:
+        policy["max_to_keep"] = keep if keep > 0 else None
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep if keep > 0 else None,
+        best_fn=_metric if keep_best else None,  # orbax writes `metrics` only when best_fn is set
+        best_mode="max",
+        keep_checkpoints_without_metrics=True,
         enable_async_checkpointing=async_save,
         create=True,
         cleanup_tmp_directories=True,
+        **policy,
     )
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
 
-def save_step(manager, step: int, state, batch_stats, meta: dict, iterator=None) -> None:
-    """Saves one step (asynchronously if the manager is async). Every process must call it."""
+def save_step(
+    manager, step: int, state, batch_stats, meta: dict, iterator=None, score: float | None = None
+) -> None:
+    """Saves one step (asynchronously if the manager is async). Every process must call it.
+
+    `score` (the in-training J&F, if this step was evaluated) goes to orbax's metrics, which a
+    `make_manager(keep_best=True)` manager ranks the steps by.
+    """
     import grain
 
     items = {
@@ -52,7 +87,8 @@ def save_step(manager, step: int, state, batch_stats, meta: dict, iterator=None)
     }
     if iterator is not None:
         items["data"] = grain.checkpoint.CheckpointSave(iterator)
-    manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+    metrics = None if score is None else {SCORE: float(score)}
+    manager.save(int(step), args=ocp.args.Composite(**items), metrics=metrics, force=True)
 
 
 def restore_step(manager, step: int, abstract_state, abstract_batch_stats, iterator=None):
@@ -127,46 +163,71 @@ def _steps(directory: Path) -> list[int]:
     return sorted(int(p.name) for p in directory.iterdir() if _is_step_dir(p))
 
 
-def candidate_steps(path, which: str = "best") -> list[tuple[Path, int]]:
-    """Every (directory, step) `find_checkpoint` could pick, in order of preference (newest first).
+def step_score(directory, step: int) -> float | None:
+    """The in-training J&F a step was saved with: orbax's metrics, else our meta 'score'; or None."""
+    folder = Path(directory) / str(step)
+    # The JSON items as orbax writes them: the manager's metrics, and our args.JsonSave meta.
+    for item, handler in (
+        ("metrics", ocp.JsonCheckpointHandler(filename="metrics")),
+        ("meta", ocp.JsonCheckpointHandler()),
+    ):
+        try:
+            value = handler.restore(folder / item)
+        except (OSError, ValueError):  # absent (unscored or older step) or unreadable
+            continue
+        if isinstance(value, dict) and isinstance(value.get(SCORE), (int, float)):
+            return float(value[SCORE])
+    return None
 
-    A damaged step is then skipped for the next one (see `checkpoint_fallback.newest_intact`).
+
+def candidate_steps(path, which: str = "best") -> list[tuple[Path, int]]:
+    """Every (directory, step) `find_checkpoint` could pick, in order of preference.
+
+    'best': the scored steps (of checkpoints/, and best/ of older runs), highest score first, then
+    the others newest first. 'latest': newest first. A damaged step is then skipped for the next
+    one (see `checkpoint_fallback.newest_intact`).
     """
     path = Path(path)
     if _is_step_dir(path):
         return [(path.parent, int(path.name))]
-    candidates = [path / BEST, path / CHECKPOINTS] if which == "best" else [path / CHECKPOINTS]
-    found = []
-    for directory in [*candidates, path]:
-        found.extend((directory, step) for step in reversed(_steps(directory)))
+    directories = [path / BEST, path / CHECKPOINTS] if which == "best" else [path / CHECKPOINTS]
+    directories.append(path)
+    found = [(d, step) for d in directories for step in reversed(_steps(d))]
     if not found:
-        find_checkpoint(path, which)  # raises the not-found error
-    return found
+        raise MissingFileError(
+            f"{path}: no complete checkpoint found (expected a training workdir with {CHECKPOINTS}/"
+            f" or {BEST}/, a checkpoint directory of step folders, a step folder, or the workdir "
+            "of configs/convert.py)."
+        )
+    if which != "best":
+        return found
+    scores = {c: step_score(*c) for c in found}
+    scored = sorted((c for c in found if scores[c] is not None), key=lambda c: (-scores[c], -c[1]))
+    return scored + [c for c in found if scores[c] is None]
+
+
+def best_score(workdir) -> float | None:
+    """The highest in-training J&F of a workdir's steps (checkpoints/, or best/ of older runs)."""
+    workdir = Path(workdir)
+    scores = [
+        step_score(d, step) for d in (workdir / BEST, workdir / CHECKPOINTS) for step in _steps(d)
+    ]
+    scores = [s for s in scores if s is not None]
+    return max(scores) if scores else None
 
 
 def find_checkpoint(path, which: str = "best") -> tuple[Path, int]:
     """Resolves a path to (checkpoint manager directory, step).
 
     Args:
-      path: a training workdir (holding best/ and/or checkpoints/), a checkpoint directory (holding
-        step folders), or one step folder.
-      which: 'best' (the best-J&F step if the run kept one, else the latest) or 'latest'.
+      path: a training workdir (holding checkpoints/, and best/ if an older run), a checkpoint
+        directory (holding step folders), or one step folder.
+      which: 'best' (the step with the highest in-training J&F if any step has one, else the
+        latest) or 'latest'.
     Returns:
       (directory holding the step folders, step).
     """
-    path = Path(path)
-    if _is_step_dir(path):
-        return path.parent, int(path.name)
-    candidates = [path / BEST, path / CHECKPOINTS] if which == "best" else [path / CHECKPOINTS]
-    for directory in [*candidates, path]:
-        steps = _steps(directory)
-        if steps:
-            return directory, steps[-1]
-    raise MissingFileError(
-        f"{path}: no complete checkpoint found (expected a training workdir with {CHECKPOINTS}/ or "
-        f"{BEST}/, a checkpoint directory of step folders, a step folder, or the workdir of "
-        "configs/convert.py)."
-    )
+    return candidate_steps(path, which)[0]
 
 
 def _read_items(directory: Path, step: int, names: tuple[str, ...]) -> dict:

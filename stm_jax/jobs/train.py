@@ -3,7 +3,9 @@
 Start-up order (big_vision): a checkpoint in W/checkpoints -> `config.resume` -> `config.init_from`
 -> scratch. Then: one jitted data-parallel update per global batch, logs (tqdm, metrics.jsonl,
 TensorBoard), async orbax saves every `train.checkpoint_every` steps, and every `train.eval_every` steps
-J&F on `config.eval.source` with the best step kept in W/best. A non-finite loss stops the run before
+J&F on `config.eval.source`. One orbax manager in W/checkpoints keeps the latest
+`train.keep_checkpoints` steps plus the best-J&F step (an evaluation that beats the best so far is
+saved even off the checkpoint cadence). A non-finite loss stops the run before
 anything is saved, so the last checkpoint on disk is the last good one.
 
 Health (stm_jax.training.health): at the first step and every log step, metrics.jsonl and the
@@ -156,7 +158,10 @@ def run(config, workdir: str) -> dict:
     save_config(config, workdir, chief)
     mesh = make_mesh()
     manager = checkpoint_io.make_manager(
-        workdir / checkpoint_io.CHECKPOINTS, int(t.keep_checkpoints), bool(t.async_checkpoint)
+        workdir / checkpoint_io.CHECKPOINTS,
+        int(t.keep_checkpoints),
+        bool(t.async_checkpoint),
+        keep_best=True,
     )
     data_config = resolved_data_config(config)
     iterator = make_train_iterator(data_config)  # sources indexed: structural faults stop here
@@ -176,14 +181,10 @@ def run(config, workdir: str) -> dict:
     step_fn = make_train_step(mesh, model_config, t, memory_config)
     writer = MetricWriter(workdir, chief)
     eval_videos = load_eval_videos(config.eval) if int(t.eval_every) > 0 and not dry_run else []
-    best_manager = None
     best_score = -math.inf
     if eval_videos:
-        best_manager = checkpoint_io.make_manager(workdir / checkpoint_io.BEST, 1, False)
-        if best_manager.latest_step() is not None:
-            best_score = (
-                checkpoint_io.read_meta(workdir / checkpoint_io.BEST).get("score") or -math.inf
-            )
+        previous_best = checkpoint_io.best_score(workdir)  # a resumed run's (or an older best/)
+        best_score = -math.inf if previous_best is None else previous_best
         baseline = copy_first_frame_baseline(eval_videos)
         _say(
             f"[eval] {len(eval_videos)} videos; copy-first-frame baseline J&F {baseline['J&F']:.4f}"
@@ -253,10 +254,8 @@ def run(config, workdir: str) -> dict:
                 window_start, window_steps = time.perf_counter(), 0
             if dry_run:
                 continue
-            if (t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last:
-                checkpoint_io.save_step(
-                    manager, step, state, batch_stats, _meta(config, model_config, step), iterator
-                )
+            save = bool(t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last
+            score = None
             if eval_videos and (step % int(t.eval_every) == 0 or last):
                 scores = evaluate(
                     model_config, memory_config, host_variables(state, batch_stats), eval_videos
@@ -268,23 +267,24 @@ def run(config, workdir: str) -> dict:
                         f"(J {scores['J']:.4f}, F {scores['F']:.4f})"
                     )
                 result.update({f"eval_{k}": v for k, v in scores.items()})
-                if scores["J&F"] > best_score:
-                    best_score = scores["J&F"]
-                    checkpoint_io.save_step(
-                        best_manager,
-                        step,
-                        state,
-                        batch_stats,
-                        _meta(config, model_config, step, best_score),
-                    )
+                score = float(scores["J&F"])
+                if score > best_score:  # a new best is saved even off the checkpoint cadence
+                    best_score, save = score, True
                 window_start, window_steps = time.perf_counter(), 0  # eval time is not step time
+            if save:
+                checkpoint_io.save_step(
+                    manager,
+                    step,
+                    state,
+                    batch_stats,
+                    _meta(config, model_config, step, score),
+                    iterator,
+                    score=score,
+                )
     finally:
         bar.close()
         manager.wait_until_finished()
         manager.close()
-        if best_manager is not None:
-            best_manager.wait_until_finished()
-            best_manager.close()
         writer.close()
         if batches_log:
             batches_log.close()
