@@ -13,14 +13,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from stm_jax.model.config import ModelConfig
 from stm_jax.training import step as step_lib
 from stm_jax.training.defaults import default_train_config
 from stm_jax.training.init import initial_variables
+from tests.model_fixtures import TINY
 from tests.train_fixtures import random_batch
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ModelConfig(backbone="tiny", key_dim=8, value_dim=16, decoder_dim=16, max_objects=2)
 
 _TRAIN_FIVE = textwrap.dedent(
     """
@@ -28,13 +27,12 @@ _TRAIN_FIVE = textwrap.dedent(
     import jax
     import numpy as np
     from jax.sharding import NamedSharding, PartitionSpec
-    from stm_jax.model.config import ModelConfig
     from stm_jax.training import step as step_lib
     from stm_jax.training.defaults import default_train_config
     from stm_jax.training.init import initial_variables
+    from tests.model_fixtures import TINY as config
     from tests.train_fixtures import random_batch
 
-    config = ModelConfig(backbone="tiny", key_dim=8, value_dim=16, decoder_dim=16, max_objects=2)
     train = default_train_config()
     train.lr, train.grad_clip = 1e-3, 1.0
     train.eps = 1e-4  # Adam amplifies float noise in near-zero gradients; keep that below 1e-5

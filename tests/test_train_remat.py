@@ -5,14 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stm_jax.model.config import ModelConfig
 from stm_jax.training import step as step_lib
 from stm_jax.training.defaults import default_train_config
 from stm_jax.training.init import initial_variables
 from stm_jax.training.remat import remat_types
+from tests.model_fixtures import TINY
 from tests.train_fixtures import random_batch
-
-TINY = ModelConfig(backbone="tiny", key_dim=8, value_dim=16, decoder_dim=16, max_objects=2)
 
 
 def _compiled_loss_grad(remat: str, variables, batch):

@@ -12,9 +12,8 @@ from stm_jax.training.forward import clip_logits
 from stm_jax.training.init import initial_variables
 from stm_jax.training.loss import bootstrap_fraction, frame_losses
 from stm_jax.training.optimizer import make_schedule
+from tests.model_fixtures import TINY
 from tests.train_fixtures import random_batch
-
-TINY = ModelConfig(backbone="tiny", key_dim=8, value_dim=16, decoder_dim=16, max_objects=2)
 
 
 def _train_config(**overrides):

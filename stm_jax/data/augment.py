@@ -16,7 +16,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from stm_jax.data.video import VOID_ID
+from stm_jax.io.images import VOID_LABEL
 
 _REFERENCE_SHORTER = 480.0  # pixel amounts below are given at DAVIS 480p / a 384 crop, and scaled
 _REFERENCE_CROP = 384.0
@@ -77,7 +77,7 @@ def frame_affine(
 
 
 def _box(label: np.ndarray) -> tuple[float, float, float, float] | None:
-    objects = (label != 0) & (label != VOID_ID)
+    objects = (label != 0) & (label != VOID_LABEL)
     ys, xs = np.nonzero(objects)
     if len(xs) == 0:
         return None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
 from stm_jax.data.video import FileVideo
+from stm_jax.io.split_files import read_split_file as read_lines
 
 log = logging.getLogger("stm_jax.data")
 
@@ -36,15 +37,7 @@ def read_split_file(path: Path) -> list[str]:
     """
     if not path.is_file():
         raise DataError(f"{path}: split file not found. Check data root/year/split (DAVIS layout).")
-    names: list[str] = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        name = Path(line.split()[0]).parent.name if "/" in line else line
-        if name not in names:
-            names.append(name)
-    return names
+    return read_lines(path)
 
 
 class DavisSource:

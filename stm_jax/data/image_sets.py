@@ -18,7 +18,9 @@ import numpy as np
 
 from stm_jax.data.coco import segmentation_to_mask
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
-from stm_jax.data.video import VOID_ID, ImageRecord, read_image_record
+from stm_jax.data.video import ImageRecord, read_image_record
+from stm_jax.io.images import VOID_LABEL
+from stm_jax.io.split_files import read_split_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -109,7 +111,7 @@ class VocSource:
             raise DataError(
                 f"{split_file}: split file not found. Check the root and split ({layout} layout)."
             )
-        self.ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
+        self.ids = read_split_file(split_file)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -179,7 +181,7 @@ class CocoSource:
         file_name, h, w, segmentations, crowd = self.images[index]
         label = np.zeros((h, w), np.uint8)
         for segmentation in crowd:
-            label[segmentation_to_mask(segmentation, h, w)] = VOID_ID
+            label[segmentation_to_mask(segmentation, h, w)] = VOID_LABEL
         for i, segmentation in enumerate(segmentations):
             label[segmentation_to_mask(segmentation, h, w)] = i + 1
         return read_image_record(file_name, str(self.image_dir / file_name), label)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from stm_jax.data.video import VOID_ID
+from stm_jax.io.images import VOID_LABEL
 
 
 def max_skip_stm(clips: int, start: int = 0, end: int = 25, every_clips: int = 3000) -> int:
@@ -126,7 +126,7 @@ def pick_objects(
       The chosen original ids (possibly empty).
     """
     counts = np.bincount(first_label.ravel(), minlength=256)
-    ids = [i for i in range(1, 256) if i != VOID_ID and counts[i] >= min_pixels]
+    ids = [i for i in range(1, 256) if i != VOID_LABEL and counts[i] >= min_pixels]
     rng.shuffle(ids)
     return ids[:max_objects]
 
@@ -155,7 +155,7 @@ def pack_clip(
     return {
         "frames": np.ascontiguousarray(frames, np.uint8),
         "labels": new_labels,
-        "void": labels == VOID_ID,
+        "void": labels == VOID_LABEL,
         "masks": masks,
         "object_valid": np.arange(max_objects) < n,
         "num_objects": np.int32(n),

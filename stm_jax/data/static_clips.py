@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from stm_jax.data.augment import AugmentParams, augment_clip, frame_affine
-from stm_jax.data.video import VOID_ID, ImageRecord
+from stm_jax.data.video import ImageRecord
+from stm_jax.io.images import VOID_LABEL
 
 STATIC_PARAMS = AugmentParams(
     affine_prob=1.0, rotation=20.0, shear=10.0, frame_scale=(0.9, 1.1), scale_range=(0.8, 1.5)
@@ -45,7 +46,7 @@ def image_to_clip(
 
 def _cut_object(record: ImageRecord, rng: np.random.Generator, min_pixels: int):
     counts = np.bincount(record.label.ravel(), minlength=256)
-    counts[0] = counts[VOID_ID] = 0
+    counts[0] = counts[VOID_LABEL] = 0
     ids = np.flatnonzero(counts >= min_pixels)
     if len(ids) == 0:
         return None
@@ -77,13 +78,13 @@ def paste_objects(
     frames, labels = frames.copy(), labels.copy()
     _, size, _ = labels.shape
     next_id = (
-        int(max(i for i in np.unique(labels) if i != VOID_ID)) + 1
-        if (labels % VOID_ID).any()
+        int(max(i for i in np.unique(labels) if i != VOID_LABEL)) + 1
+        if (labels % VOID_LABEL).any()
         else 1
     )
     for donor in donors:
         piece = _cut_object(donor, rng, min_pixels)
-        if piece is None or next_id >= VOID_ID:
+        if piece is None or next_id >= VOID_LABEL:
             continue
         patch, mask = piece
         # Fit the object to 20-60% of the crop, place it, and let it drift across the clip.

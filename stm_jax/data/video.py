@@ -13,14 +13,12 @@ import dataclasses
 import numpy as np
 
 from stm_jax.data.errors import DataError
-from stm_jax.io.images import ImageFileError, read_label_mask, read_rgb
-
-VOID_ID = 255
+from stm_jax.io.images import VOID_LABEL, ImageFileError, read_label_mask, read_rgb
 
 
 def merge_labels(label: np.ndarray) -> np.ndarray:
     """DAVIS-2016 view of a multi-object mask: every id > 0 and != 255 becomes object 1."""
-    return np.where((label > 0) & (label != VOID_ID), 1, label).astype(np.uint8)
+    return np.where((label > 0) & (label != VOID_LABEL), 1, label).astype(np.uint8)
 
 
 def check_ids(label: np.ndarray, allowed: set[int] | None, where: str) -> None:
@@ -33,7 +31,7 @@ def check_ids(label: np.ndarray, allowed: set[int] | None, where: str) -> None:
     """
     if allowed is None:
         return
-    ids = set(np.unique(label).tolist()) - {0, VOID_ID}
+    ids = set(np.unique(label).tolist()) - {0, VOID_LABEL}
     unknown = sorted(ids - allowed)
     if unknown:
         raise DataError(
@@ -55,7 +53,7 @@ def contiguous_ids(label: np.ndarray, where: str) -> set[int]:
     Returns:
       The set {1, ..., n}.
     """
-    ids = sorted(set(np.unique(label).tolist()) - {0, VOID_ID})
+    ids = sorted(set(np.unique(label).tolist()) - {0, VOID_LABEL})
     if ids != list(range(1, len(ids) + 1)):
         raise DataError(
             f"{where}: first-frame object ids {ids} are not contiguous 1..n as DAVIS requires. "
@@ -149,7 +147,7 @@ class FileVideo:
             if self.merge_objects:
                 label = merge_labels(label)
             if counts is not None and allowed is not None:
-                unlisted = ~np.isin(label, [0, VOID_ID, *sorted(allowed)])
+                unlisted = ~np.isin(label, [0, VOID_LABEL, *sorted(allowed)])
                 if unlisted.any():
                     label = np.where(unlisted, 0, label).astype(np.uint8)
                     counts["unlisted_ids"] = counts.get("unlisted_ids", 0) + 1

@@ -32,9 +32,8 @@ from tqdm import tqdm
 from stm_jax.cli_errors import UserError
 from stm_jax.evaluation.metrics import sequence_scores
 from stm_jax.evaluation.results import ObjectScores, Results
-from stm_jax.io.images import read_label_mask
-
-VOID_LABEL = 255
+from stm_jax.io.images import VOID_LABEL, read_label_mask
+from stm_jax.io.split_files import read_split_file
 
 
 class ScoringError(UserError, ValueError):
@@ -60,7 +59,7 @@ def read_sequence_list(
             f"{path}: sequence list not found. Point --config.gt at the DAVIS root (the folder "
             "holding Annotations/ and ImageSets/) or check --config.year/--config.split."
         )
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return read_split_file(path)
 
 
 def prepare_labels(gt: np.ndarray, pred: np.ndarray, year: int | str = 2017):

@@ -14,7 +14,7 @@ import numpy as np
 
 from stm_jax.cli_errors import UserError
 from stm_jax.io.frames_folder import FRAME_SUFFIXES, frame_files
-from stm_jax.io.images import image_size, read_label_mask
+from stm_jax.io.images import VOID_LABEL, image_size, read_label_mask
 
 __all__ = [
     "FRAME_SUFFIXES",
@@ -29,7 +29,6 @@ __all__ = [
     "problems_error",
 ]
 
-VOID_LABEL = 255
 MASK_RULES = (
     "A first-frame mask is a palette (or 8-bit grayscale) PNG of the first frame's size whose values "
     "are object ids: 0 = background, 1..N = objects, 255 = void (ignored)."

@@ -42,6 +42,7 @@ def _davis_palette() -> list[int]:
     return palette
 
 
+VOID_LABEL = 255  # the annotation id of "unknown" pixels (DAVIS, YouTube-VOS, COCO crowds)
 DAVIS_PALETTE: list[int] = _davis_palette()
 
 

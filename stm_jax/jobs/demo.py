@@ -15,6 +15,7 @@ from pathlib import Path
 
 import ml_collections
 
+from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_davis
 from stm_jax.inference.videos import VideoInputError
 from stm_jax.io.images import read_label_mask, write_palette_png
@@ -66,9 +67,11 @@ def copy_first_frame_baseline(run, workdir: Path):
     """J&F of predicting the first-frame mask for every frame (the trivial baseline)."""
     baseline = workdir / "baseline"
     for video in list_videos(run):
-        first = read_label_mask(video.first_mask_path)
-        for name in video.frame_names:
-            write_palette_png(baseline / video.name / f"{name}.png", first)
+        predictions = copy_first_frame(
+            read_label_mask(video.first_mask_path), len(video.frame_names)
+        )
+        for name, prediction in zip(video.frame_names, predictions):
+            write_palette_png(baseline / video.name / f"{name}.png", prediction)
     return score_davis(run.data.root, baseline, progress=False)
 
 

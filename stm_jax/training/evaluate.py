@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 
 from stm_jax.data.registry import build_source
+from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_sequence_arrays
 from stm_jax.inference.step import FrameStepper
 from stm_jax.inference.video import segment_video
+from stm_jax.io.images import VOID_LABEL
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 
@@ -61,9 +63,7 @@ def copy_first_frame_baseline(videos) -> dict:
     """J&F of predicting frame 0's mask for every frame (a floor any tracker must beat)."""
     scores = []
     for name, _, labels in videos:
-        gt = np.where(labels == 255, 0, labels)
-        pred = np.repeat(gt[:1], len(gt), axis=0)
-        scores += score_sequence_arrays(name, labels, pred)
+        scores += score_sequence_arrays(name, labels, copy_first_frame(labels[0], len(labels)))
     return _jf(scores)
 
 
@@ -83,7 +83,7 @@ def evaluate(model_config: ModelConfig, memory_config, variables, videos) -> dic
     stepper = FrameStepper(model_config, memory_config)
     scores = []
     for name, frames, labels in videos:
-        first = np.where(labels[0] == 255, 0, labels[0])
+        first = np.where(labels[0] == VOID_LABEL, 0, labels[0])
         num_objects = int(first.max())
         if num_objects == 0:
             continue
