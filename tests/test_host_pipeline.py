@@ -1,0 +1,69 @@
+"""Host pipeline pieces: frames decoded ahead, writes in order off the caller's thread, the
+persistent compilation cache reused by a second process."""
+
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stm_jax.inference.host_pipeline import BackgroundWriter, FramePrefetcher
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_prefetcher_loads_ahead_on_the_pool_and_returns_frames_in_order():
+    loaded = []
+    lock = threading.Lock()
+
+    def loader(i):
+        def load():
+            with lock:
+                loaded.append(i)
+            return np.full((2, 2, 3), i, np.uint8)
+
+        return load
+
+    with ThreadPoolExecutor(2) as pool:
+        reader = FramePrefetcher([loader(i) for i in range(10)], pool, ahead=3)
+        assert int(reader.get(0)[0, 0, 0]) == 0
+        time.sleep(0.1)
+        assert sorted(loaded) == [0, 1, 2, 3]  # frames 1..3 decoded before they are asked for
+        assert [int(reader.get(i)[0, 0, 0]) for i in range(1, 10)] == list(range(1, 10))
+
+
+def test_writer_runs_in_order_off_thread_and_reraises():
+    seen = []
+    with BackgroundWriter(max_pending=2) as writer:
+        for i in range(20):
+            writer.submit(lambda i=i: seen.append((i, threading.current_thread().name)))
+    assert [i for i, _ in seen] == list(range(20))
+    assert {name for _, name in seen} == {"stm-writer"}
+
+    writer = BackgroundWriter()
+    writer.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        writer.close()
+
+
+PROBE = """
+import sys
+import jax, jax.numpy as jnp
+from stm_jax.inference.compile_cache import enable_compile_cache
+enable_compile_cache(sys.argv[1])
+jax.jit(lambda x: jnp.tanh(x) @ x.T + 1.5).lower(jnp.ones((32, 32))).compile()
+"""
+
+
+def test_second_process_reuses_the_persistent_compilation_cache(tmp_path):
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-c", PROBE, str(cache)]
+    subprocess.run(command, cwd=ROOT, check=True)
+    first = sorted(p.name for p in cache.iterdir())
+    assert any(name.startswith("jit__lambda") for name in first)
+    subprocess.run(command, cwd=ROOT, check=True)
+    assert sorted(p.name for p in cache.iterdir()) == first  # a hit: nothing compiled anew
