@@ -70,7 +70,9 @@ class BatchedStepper:
         shape = jax.eval_shape(self.core.start, variables, frames, probs, valid)
         state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
         frame_index = jnp.full(shape.bank.frame_index.shape, -1, jnp.int32)
-        return state._replace(bank=state.bank._replace(frame_index=frame_index))
+        state = state._replace(bank=state.bank._replace(frame_index=frame_index))
+        devices = jax.tree.leaves(variables)[0].devices()  # next to the weights' replica
+        return jax.device_put(state, next(iter(devices))) if len(devices) == 1 else state
 
     def _reset_slot(self, variables, state: VideoState, slot, frame, labels, object_valid):
         """Video frame 0 into slot `slot`.

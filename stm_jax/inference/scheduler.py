@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from stm_jax.inference.batched import BatchedStepper
+from stm_jax.inference.devices import map_over_devices
 from stm_jax.inference.host_pipeline import FramePrefetcher
 
 
@@ -180,3 +181,36 @@ def segment_tasks(
             yield from segment_bucket(
                 stepper, variables, group, videos_per_step, objects, return_probs, pool, prefetch
             )
+
+
+def segment_on_devices(
+    stepper: BatchedStepper,
+    devices: Sequence,
+    variables,
+    tasks: Sequence[VideoTask],
+    videos_per_step: int,
+    emit: Callable[[VideoTask, int, np.ndarray], None],
+    prefetch: int = 4,
+    decode_threads: int = 4,
+) -> None:
+    """The jobs' entry: every bucket's videos shared over `devices` (one thread each, its own
+    replica of the weights), emit(task, frame index, labels) called from those threads.
+
+    A bucket's object-slot count is the most objects of any of its videos, whatever the device
+    count, so one device and many give the same compiled shapes (with one video per step)."""
+    items = []
+    count = max(1, len(devices))
+    for group in buckets(tasks).values():
+        objects = max(task.num_objects for task in group)
+        items += [(group[i::count], objects) for i in range(count) if group[i::count]]
+    with ThreadPoolExecutor(max(1, decode_threads), thread_name_prefix="stm-decode") as pool:
+
+        def work(item, replica):
+            share, objects = item
+            outputs = segment_bucket(
+                stepper, replica, share, videos_per_step, objects, pool=pool, prefetch=prefetch
+            )
+            for task, index, labels in outputs:
+                emit(task, index, labels)
+
+        map_over_devices(devices, variables, items, work)

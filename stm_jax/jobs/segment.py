@@ -5,25 +5,26 @@ Run (see configs/davis2017_val.py, davis2016_val.py, segment.py):
       --config.data.root=DAVIS_ROOT --config.checkpoint=STM_weights.pth
 Writes OUT/predictions/<video>/<frame>.png at the input size with the frames' names. Each PNG is
 written atomically; a rerun skips videos whose predictions are complete. Videos are split over
-processes (multi-host) and, within a process, run concurrently on the local devices.
+processes (multi-host) and, within a process, run concurrently on the local devices, grouped by
+frame size with `inference.videos_per_step` videos per compiled step (stm_jax.inference.scheduler);
+PNGs are written by a background thread while the device runs the next step.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
-from stm_jax.inference.devices import local_devices, map_over_devices
+from stm_jax.inference.devices import local_devices
+from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.settings import make_stepper, videos_per_step
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
-from stm_jax.memory.config import MemoryConfig
 
 
 def predictions_complete(video: Video, out_dir: Path) -> bool:
@@ -38,20 +39,17 @@ def list_videos(config) -> list[Video]:
     raise ValueError(f"data.layout={config.data.layout!r}; use 'davis' or 'folder'.")
 
 
-def segment_one(stepper, variables, video: Video, out_dir: Path, merge_objects: bool, progress):
-    """Validates, segments and writes one video (PNGs appear only after validation passed)."""
-    labels, num_objects = load_first_labels(video, stepper.model_config.max_objects, merge_objects)
+def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask:
+    """Validates one video (nothing is written before every video passed) and describes it."""
+    labels, num_objects = load_first_labels(video, max_objects, merge_objects)
     loaders = [lambda p=path: read_rgb(p) for path in video.frame_paths]
-    outputs = segment_video(stepper, variables, loaders, labels, num_objects)
-    for name, prediction in zip(video.frame_names, outputs):
-        write_palette_png(out_dir / f"{name}.png", prediction)
-        progress.update(1)
+    return VideoTask(video, loaders, labels, num_objects)
 
 
 def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     """Segments this process's share of the videos; returns the predictions folder."""
     model_config, variables = load_model(config)
-    stepper = FrameStepper(model_config, MemoryConfig.from_config(config.memory))
+    stepper = make_stepper(config, model_config)
     videos = list_videos(config) if videos is None else videos
     out_root = Path(workdir) / "predictions"
     mine = videos[jax.process_index() :: jax.process_count()]
@@ -60,21 +58,31 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     if skipped:
         print(f"Skipping {skipped} video(s) whose predictions are complete in {out_root}.")
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
+    tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
     total = sum(len(v.frame_paths) for v in todo)
-    lock = threading.Lock()
-    with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
+    inference = config.get("inference") or {}
+    with (
+        tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress,
+        BackgroundWriter() as writer,
+    ):
 
-        class LockedProgress:
-            def update(self, n):
-                with lock:
-                    progress.update(n)
-
-        def work(video, replica):
-            segment_one(
-                stepper, replica, video, out_root / video.name, merge_objects, LockedProgress()
+        def emit(task, index, labels):
+            video = task.key
+            writer.submit(
+                write_palette_png, out_root / video.name / f"{video.frame_names[index]}.png", labels
             )
+            writer.submit(progress.update, 1)
 
-        map_over_devices(local_devices(config), variables, todo, work)
+        segment_on_devices(
+            stepper,
+            local_devices(config),
+            variables,
+            tasks,
+            videos_per_step(config),
+            emit,
+            prefetch=inference.get("prefetch", 4),
+            decode_threads=inference.get("decode_threads", 4),
+        )
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
