@@ -12,6 +12,7 @@ inference.compile_cache    persistent compilation cache on/off; compile_cache_di
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import ml_collections
@@ -58,4 +59,10 @@ def make_stepper(config, model_config: ModelConfig) -> BatchedStepper:
     if preset == "accelerator":
         model_config = dataclasses.replace(model_config, dtype="bfloat16")
     setup_from_config(config)
-    return BatchedStepper(model_config, MemoryConfig.from_config(config.memory))
+    return _stepper(model_config, MemoryConfig.from_config(config.memory))
+
+
+@functools.lru_cache(maxsize=8)
+def _stepper(model_config: ModelConfig, memory_config: MemoryConfig) -> BatchedStepper:
+    """One stepper per configuration in a process, so a second job run reuses its compilations."""
+    return BatchedStepper(model_config, memory_config)
