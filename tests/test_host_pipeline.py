@@ -67,3 +67,13 @@ def test_second_process_reuses_the_persistent_compilation_cache(tmp_path):
     assert any(name.startswith("jit__lambda") for name in first)
     subprocess.run(command, cwd=ROOT, check=True)
     assert sorted(p.name for p in cache.iterdir()) == first  # a hit: nothing compiled anew
+
+
+def test_cache_directory_default_and_switches(monkeypatch, tmp_path):
+    from stm_jax.inference import compile_cache
+
+    monkeypatch.delenv("STM_JAX_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compile_cache.default_cache_dir() == tmp_path / "xdg" / "stm_jax" / "jax_cache"
+    off = {"inference": {"compile_cache": False}}
+    assert compile_cache.setup_from_config(off) is None

@@ -2,7 +2,8 @@
 
 A second run with the same shapes (frame size, videos per step, object slots) loads the compiled
 steps from disk instead of compiling them again. The cache lives in
-`$XDG_CACHE_HOME/stm_jax/jax_cache` (default `~/.cache/stm_jax/jax_cache`); config switches:
+`$XDG_CACHE_HOME/stm_jax/jax_cache` (default `~/.cache/stm_jax/jax_cache`; the environment variable
+`STM_JAX_COMPILE_CACHE` overrides it, e.g. for tests); config switches:
 `inference.compile_cache=False` turns it off, `inference.compile_cache_dir=DIR` moves it.
 """
 
@@ -15,6 +16,8 @@ import jax
 
 
 def default_cache_dir() -> Path:
+    if os.environ.get("STM_JAX_COMPILE_CACHE"):
+        return Path(os.environ["STM_JAX_COMPILE_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "stm_jax" / "jax_cache"
 
