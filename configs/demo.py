@@ -5,7 +5,8 @@ Run:
   python main.py --config configs/demo.py --config.input=MY_FRAMES --config.first_mask=MY_MASK.png
 Expected time: under 2 minutes on 2 CPU cores (mostly compilation). Expected score on the generated
 video: J&F >= 0.85, printed beside the copy-the-first-frame baseline. The checkpoint is
-stm_jax/assets/synthetic_cpu (trained by configs/synthetic_cpu.py; see the README).
+stm_jax/assets/synthetic_cpu (trained by configs/synthetic_cpu.py; see the README). It knows synthetic
+shapes only: on real videos use the official weights (configs/convert.py, then configs/segment.py).
 """
 
 from stm_jax.jobs.config_base import demo_config

@@ -9,7 +9,8 @@ Items of a step (orbax `args.Composite`):
     data         the grain iterator state of every process  (training checkpoints only)
     meta         JSON: {'model': ModelConfig fields, 'step', 'score', 'config'}
 Orbax writes a step into a temporary directory and renames it when complete, so a process killed
-mid-save never leaves a step that `latest_step()` would return.
+mid-save never leaves a step that `latest_step()` would return. A step damaged later (disk errors,
+a deleted file) is skipped with a warning for the newest intact one, for inference and resume alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from stm_jax.checkpoint_fallback import check_same_model, move_aside, newest_intact
+from stm_jax.cli_errors import MissingFileError
 from stm_jax.model.config import ModelConfig
 
 CHECKPOINTS = "checkpoints"
@@ -77,6 +80,43 @@ def restore_step(manager, step: int, abstract_state, abstract_batch_stats, itera
     return restored["state"], restored["batch_stats"], restored["meta"]
 
 
+def restore_newest_intact(
+    manager, abstract_state, abstract_batch_stats, model_config, where: str, iterator=None, own=True
+):
+    """Restores the newest readable step of `manager` after checking its model config.
+
+    Args:
+      manager: the manager of the checkpoint directory.
+      abstract_state, abstract_batch_stats, iterator: see `restore_step`.
+      model_config: the run's ModelConfig; a checkpoint of another model raises CheckpointError
+        naming the fields (before orbax would fail on shapes).
+      where: the directory, for messages.
+      own: the run's own checkpoints: a damaged step is moved aside so that it can be saved again.
+    Returns:
+      (state, batch_stats, meta, step).
+    """
+    directory = Path(manager.directory)
+    checked = []
+
+    def read(_, step):
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if not checked:  # the newest step that reads decides; older steps hold the same model
+            check_same_model(
+                ModelConfig.from_config(meta["model"]).to_dict(), model_config.to_dict(), where
+            )
+            checked.append(step)
+        return restore_step(manager, step, abstract_state, abstract_batch_stats, iterator)
+
+    damaged = []
+    steps = [(directory, step) for step in sorted(manager.all_steps(), reverse=True)]
+    _, step, (state, batch_stats, meta) = newest_intact(steps, read, lambda d, s: damaged.append(s))
+    if own and damaged:
+        for bad in damaged:
+            move_aside(directory, bad)
+        manager.reload()
+    return state, batch_stats, meta, step
+
+
 def _is_step_dir(path: Path) -> bool:
     return path.name.isdigit() and (path / "meta").is_dir()
 
@@ -85,6 +125,23 @@ def _steps(directory: Path) -> list[int]:
     if not directory.is_dir():
         return []
     return sorted(int(p.name) for p in directory.iterdir() if _is_step_dir(p))
+
+
+def candidate_steps(path, which: str = "best") -> list[tuple[Path, int]]:
+    """Every (directory, step) `find_checkpoint` could pick, in order of preference (newest first).
+
+    A damaged step is then skipped for the next one (see `checkpoint_fallback.newest_intact`).
+    """
+    path = Path(path)
+    if _is_step_dir(path):
+        return [(path.parent, int(path.name))]
+    candidates = [path / BEST, path / CHECKPOINTS] if which == "best" else [path / CHECKPOINTS]
+    found = []
+    for directory in [*candidates, path]:
+        found.extend((directory, step) for step in reversed(_steps(directory)))
+    if not found:
+        find_checkpoint(path, which)  # raises the not-found error
+    return found
 
 
 def find_checkpoint(path, which: str = "best") -> tuple[Path, int]:
@@ -105,9 +162,10 @@ def find_checkpoint(path, which: str = "best") -> tuple[Path, int]:
         steps = _steps(directory)
         if steps:
             return directory, steps[-1]
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{path}: no complete checkpoint found (expected a training workdir with {CHECKPOINTS}/ or "
-        f"{BEST}/, a checkpoint directory of step folders, or a step folder)."
+        f"{BEST}/, a checkpoint directory of step folders, a step folder, or the workdir of "
+        "configs/convert.py)."
     )
 
 
@@ -134,8 +192,8 @@ def load_trained_model(path, which: str = "best") -> tuple[ModelConfig, dict]:
     Returns:
       (ModelConfig saved with the checkpoint, {'params', 'batch_stats'} as numpy nested dicts).
     """
-    directory, step = find_checkpoint(path, which)
-    items = _read_items(directory, step, ("state", "batch_stats", "meta"))
+    read = lambda d, s: _read_items(d, s, ("state", "batch_stats", "meta"))  # noqa: E731
+    _, _, items = newest_intact(candidate_steps(path, which), read)
     config = ModelConfig.from_config(items["meta"]["model"])
     variables = {
         "params": _to_numpy(items["state"]["params"]),
@@ -146,8 +204,8 @@ def load_trained_model(path, which: str = "best") -> tuple[ModelConfig, dict]:
 
 def read_meta(path, which: str = "best") -> dict:
     """The JSON metadata (model config, step, score, training config) of a checkpoint."""
-    directory, step = find_checkpoint(path, which)
-    return dict(_read_items(directory, step, ("meta",))["meta"])
+    read = lambda d, s: _read_items(d, s, ("meta",))["meta"]  # noqa: E731
+    return dict(newest_intact(candidate_steps(path, which), read)[2])
 
 
 def export_for_release(workdir, out_dir, which: str = "best") -> Path:

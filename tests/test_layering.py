@@ -1,13 +1,16 @@
 """The package's import graph runs downward only: library below, jobs on top, no `configs` import.
 
 Layers (a module may import its own package and any lower layer, never a higher or a sibling one):
-    0 io
-    1 model, memory, data, evaluation       (evaluation is numpy metrics/CSVs: io only)
-    2 convert, core, checkpoint_io
-    3 weights                               (every weight source, for training and inference)
-    4 inference
-    5 training
-    6 jobs                                  (the CLI jobs and their config base)
+    0 cli_errors                            (the user-error types every layer raises)
+    1 io
+    2 model, memory, data, evaluation,      (evaluation is numpy metrics/CSVs: io only)
+      checkpoint_fallback
+    3 convert, core, checkpoint_io, config_checks
+    4 weights                               (every weight source, for training and inference)
+    5 inference
+    6 training
+    7 jobs                                  (the CLI jobs and their config base)
+    8 cli                                   (main.py's flag parsing and error reporting)
 """
 
 import ast
@@ -15,18 +18,22 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "stm_jax"
 LAYER = {
-    "io": 0,
-    "model": 1,
-    "memory": 1,
-    "data": 1,
-    "evaluation": 1,
-    "convert": 2,
-    "core": 2,
-    "checkpoint_io": 2,
-    "weights": 3,
-    "inference": 4,
-    "training": 5,
-    "jobs": 6,
+    "cli_errors": 0,
+    "io": 1,
+    "model": 2,
+    "memory": 2,
+    "data": 2,
+    "evaluation": 2,
+    "checkpoint_fallback": 2,
+    "convert": 3,
+    "core": 3,
+    "checkpoint_io": 3,
+    "config_checks": 3,
+    "weights": 4,
+    "inference": 5,
+    "training": 6,
+    "jobs": 7,
+    "cli": 8,
 }
 
 
@@ -73,5 +80,5 @@ def test_the_check_catches_an_upward_import(tmp_path):
     module.parent.mkdir(parents=True)
     module.write_text("from stm_jax.inference.step import FrameStepper\nimport configs.common\n")
     found = violations(tmp_path / "stm_jax")
-    assert any("evaluation (layer 1) imports stm_jax.inference.step" in f for f in found)
+    assert any("evaluation (layer 2) imports stm_jax.inference.step" in f for f in found)
     assert any("configs.common" in f for f in found)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from configs import davis2016_val, davis2017_val, segment
 from stm_jax.data.synthetic import write_synthetic_davis
+from stm_jax.inference.sequence_output import StaleOutputError
 from stm_jax.io.images import DAVIS_PALETTE, write_palette_png, write_rgb
 from stm_jax.jobs.segment import run
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
@@ -64,11 +65,13 @@ def test_cli_end_to_end_writes_palette_pngs_and_rerun_skips(tmp_path, tiny_pth, 
         assert not list((out / "predictions" / sequence).glob(".*tmp"))
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "predictions").rglob("*.png")}
     rerun = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    assert "Skipping 2 video(s)" in rerun.stdout
+    assert "Skipping 2 video(s) already segmented by this job" in rerun.stdout
     assert mtimes == {p: p.stat().st_mtime_ns for p in (out / "predictions").rglob("*.png")}
 
 
-def test_partial_sequence_is_redone_and_davis2016_merges_objects(tmp_path, tiny_pth, davis_root):
+def test_unrecorded_partial_sequence_is_refused_then_redone_and_davis2016_merges_objects(
+    tmp_path, tiny_pth, davis_root
+):
     config = make_config(davis2016_val, tiny_pth, root=str(davis_root), year="2016")
     sets = davis_root / "ImageSets/2016"
     sets.mkdir(exist_ok=True)
@@ -76,6 +79,10 @@ def test_partial_sequence_is_redone_and_davis2016_merges_objects(tmp_path, tiny_
     sequence = (sets / "val.txt").read_text().split()[0]
     stale = tmp_path / "predictions" / sequence / "00003.png"
     write_palette_png(stale, np.full((40, 60), 7, np.uint8))
+    with pytest.raises(StaleOutputError, match="no fingerprint recorded.*overwrite=True"):
+        run(config, str(tmp_path))  # a PNG nobody recorded making is not trusted
+    assert not (tmp_path / "predictions" / sequence / "00000.png").exists()
+    config.overwrite = True
     run(config, str(tmp_path))
     labels = [
         np.asarray(Image.open(p))
@@ -146,12 +153,13 @@ def test_missing_listed_sequence_and_missing_checkpoint(tmp_path, tiny_pth, davi
 
 def test_user_folder_with_grayscale_and_rgba_frames(tmp_path, tiny_pth):
     folder = write_video(tmp_path / "video", [(32, 48)] * 3)
+    for path in (folder / "frames").glob("*.jpg"):  # one image type per folder: all PNG
+        Image.open(path).save(path.with_suffix(".png"))
+        path.unlink()
     Image.fromarray(np.full((32, 48), 90, np.uint8), "L").save(folder / "frames" / "00001.png")
-    (folder / "frames" / "00001.jpg").unlink()
     Image.fromarray(np.full((32, 48, 4), 90, np.uint8), "RGBA").save(
         folder / "frames" / "00002.png"
     )
-    (folder / "frames" / "00002.jpg").unlink()
     config = make_config(
         segment, tiny_pth, frames=str(folder / "frames"), first_mask=str(folder / "00000.png")
     )

@@ -4,10 +4,12 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from configs import youtubevos2019_valid
 from stm_jax.data.synthetic import make_synthetic_video
+from stm_jax.inference.sequence_output import StaleOutputError
 from stm_jax.io.images import write_palette_png, write_rgb
 from stm_jax.jobs.youtubevos import run
 from tests.model_fixtures import tiny_run_config, write_tiny_pth
@@ -56,3 +58,29 @@ def test_submission_layout_with_late_object(tmp_path):
             f"Annotations/{name}/00000.png",
             f"Annotations/{name}/00005.png",
         ]
+
+
+def test_rerun_with_another_checkpoint_is_refused_or_redone(tmp_path):
+    root = tmp_path / "ytvos"
+    name, _, _ = write_tree(root)
+    first = write_tiny_pth(tmp_path / "a.pth", seed=0)
+    other = write_tiny_pth(tmp_path / "b.pth", seed=1)
+    configs = [
+        tiny_run_config(youtubevos2019_valid, pth, root=str(root), frames_split="valid_all_frames")
+        for pth in (first, other)
+    ]
+    run(configs[0], str(tmp_path / "out"))
+    png = tmp_path / "out/submission/Annotations" / name / "00005.png"
+    stamp = png.stat().st_mtime_ns
+    run(configs[0], str(tmp_path / "out"))  # same job: skipped
+    assert png.stat().st_mtime_ns == stamp
+    with pytest.raises(
+        StaleOutputError, match=r"checkpoint \(\S*a\.pth -> \S*b\.pth\).*overwrite=True"
+    ):
+        run(configs[1], str(tmp_path / "out"))
+    assert png.stat().st_mtime_ns == stamp
+    configs[1].overwrite = True
+    run(configs[1], str(tmp_path / "out"))
+    assert png.stat().st_mtime_ns != stamp
+    job = json.loads((tmp_path / "out/submission/job.json").read_text())
+    assert job["checkpoint"]["path"] == str(other.resolve())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from stm_jax.convert.torch_files import CheckpointFileError
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.encoders import IMAGENET_MEAN, IMAGENET_STD
 from stm_jax.model.stm import init_variables
@@ -109,7 +110,7 @@ def convert_state_dict(
         key for key in state_dict if key not in consumed and not key.endswith("num_batches_tracked")
     )
     if missing or unexpected or mismatched:
-        raise ValueError(
+        raise CheckpointFileError(
             f"{source} does not match the model (backbone={config.backbone}, key_dim="
             f"{config.key_dim}, value_dim={config.value_dim}).\n"
             f"  missing ({len(missing)}): {missing[:20]}\n"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import collections
 import logging
 
+from stm_jax.cli_errors import UserError
+
 ON_BAD_SAMPLE_CHOICES = ("error", "skip")
 
 log = logging.getLogger("stm_jax.data")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset file or entry that cannot be used; the message names the file and the fix."""
 
 

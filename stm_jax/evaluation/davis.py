@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from stm_jax.cli_errors import UserError
 from stm_jax.evaluation.metrics import sequence_scores
 from stm_jax.evaluation.results import ObjectScores, Results
 from stm_jax.io.images import read_label_mask
@@ -36,7 +37,7 @@ from stm_jax.io.images import read_label_mask
 VOID_LABEL = 255
 
 
-class ScoringError(ValueError):
+class ScoringError(UserError, ValueError):
     """Inputs that cannot be scored; the message names the file and what to do."""
 
 

@@ -17,6 +17,7 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 
+from stm_jax.io.atomic import atomic_path
 from stm_jax.io.images import DAVIS_PALETTE, read_label_mask, read_rgb, write_rgb
 
 PALETTE = np.array(DAVIS_PALETTE, dtype=np.uint8).reshape(256, 3)
@@ -93,15 +94,16 @@ def write_animation(path: str | Path, frames: np.ndarray, fps: float = 10.0) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = np.asarray(frames, dtype=np.uint8)
     suffix = path.suffix.lower()
-    if suffix == ".gif":
-        # duration is per frame in ms; loop=0 loops forever.
-        iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
-    elif suffix == ".mp4":
-        if not has_ffmpeg():
-            raise RuntimeError(f"{path}: MP4 needs `pip install imageio-ffmpeg`; or write a .gif")
-        iio.imwrite(path, frames, extension=".mp4", fps=fps)
-    else:
+    if suffix == ".mp4" and not has_ffmpeg():
+        raise RuntimeError(f"{path}: MP4 needs `pip install imageio-ffmpeg`; or write a .gif")
+    if suffix not in (".gif", ".mp4"):
         raise ValueError(f"{path}: unsupported animation format {suffix!r}; use .gif or .mp4")
+    with atomic_path(path, suffix=suffix) as tmp:
+        if suffix == ".gif":
+            # duration is per frame in ms; loop=0 loops forever.
+            iio.imwrite(tmp, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+        else:
+            iio.imwrite(tmp, frames, extension=".mp4", fps=fps)
     return path
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from stm_jax.evaluation.metrics import db_statistics
+from stm_jax.io.atomic import atomic_path, write_text_atomic
 
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 SEQUENCE_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
@@ -150,7 +151,7 @@ def save_results(results: Results, path: str | Path) -> Path:
         {"sequence": o.sequence, "object_id": o.object_id, "j": o.j.tolist(), "f": o.f.tolist()}
         for o in results.objects
     ]
-    path.write_text(json.dumps({"objects": rows}))
+    write_text_atomic(path, json.dumps({"objects": rows}))
     return path
 
 
@@ -182,13 +183,19 @@ def _fmt(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.3f}"
 
 
-def write_results_csv(results: Results, outdir: str | Path, set_name: str) -> tuple[Path, Path]:
+def write_results_csv(
+    results: Results, outdir: str | Path, set_name: str, source: dict[str, str] | None = None
+) -> tuple[Path, Path]:
     """Writes the official `global_results-<set>.csv` and `per-sequence_results-<set>.csv`.
+
+    Both are written atomically with the umask's mode.
 
     Args:
       results: scores to write.
       outdir: output folder (created if missing).
       set_name: the subset name in the file names (the official script uses its --set, e.g. 'val').
+      source: extra columns appended after the official ones in the global CSV, e.g. the checkpoint
+        and config fingerprint that produced the predictions (readers index columns by name).
 
     Returns:
       (global_csv_path, per_sequence_csv_path).
@@ -198,11 +205,12 @@ def write_results_csv(results: Results, outdir: str | Path, set_name: str) -> tu
     global_path = outdir / f"global_results-{set_name}.csv"
     sequence_path = outdir / f"per-sequence_results-{set_name}.csv"
     scores = results.global_scores()
-    with open(global_path, "w", newline="") as handle:
+    source = dict(source or {})
+    with atomic_path(global_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(GLOBAL_COLUMNS)
-        writer.writerow([_fmt(scores[c]) for c in GLOBAL_COLUMNS])
-    with open(sequence_path, "w", newline="") as handle:
+        writer.writerow(GLOBAL_COLUMNS + tuple(source))
+        writer.writerow([_fmt(scores[c]) for c in GLOBAL_COLUMNS] + list(source.values()))
+    with atomic_path(sequence_path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(SEQUENCE_COLUMNS)
         for name, j_mean, f_mean in results.per_object_means():

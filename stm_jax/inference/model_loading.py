@@ -6,24 +6,27 @@ from pathlib import Path
 
 import jax
 
+from stm_jax.cli_errors import ConfigError, MissingFileError
 from stm_jax.model.config import ModelConfig
 
 
 def load_model(config) -> tuple[ModelConfig, dict]:
     """Returns (model config, variables on device) from `config.checkpoint`.
 
-    A `.pth` file is converted strictly with `config.model`; a directory is a stm_jax training
-    workdir or checkpoint, which carries its own model config (only `max_objects` and `dtype` of
-    `config.model`, which do not change the weights, are taken from the run config).
+    A file (`.pth`, `.pt`) is read with PyTorch and converted strictly with `config.model`; a
+    directory is a stm_jax checkpoint (a training workdir, a release export, or the workdir of
+    configs/convert.py, which needs no PyTorch), which carries its own model config (only
+    `max_objects` and `dtype` of `config.model`, which do not change the weights, are taken from the
+    run config).
     """
     path = config.get("checkpoint", "")
     if not path:
-        raise ValueError(
-            "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights) "
-            "or --config.checkpoint=<stm_jax training workdir>."
+        raise ConfigError(
+            "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights), "
+            "the workdir of configs/convert.py, or a stm_jax training workdir."
         )
     path = Path(path)
-    if path.suffix == ".pth":
+    if path.is_file():  # .pth, .pt or any other name: a PyTorch weights file
         from stm_jax.convert.official import load_official_checkpoint
 
         model_config = ModelConfig.from_config(config.model)
@@ -36,8 +39,9 @@ def load_model(config) -> tuple[ModelConfig, dict]:
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
         _warn_if_read_differs(path, config.get("memory", {}))
     else:
-        raise FileNotFoundError(
-            f"{path}: checkpoint not found; expected an official .pth file or a training workdir."
+        raise MissingFileError(
+            f"{path}: checkpoint not found; expected an official .pth/.pt file, the workdir of "
+            "configs/convert.py, or a training workdir."
         )
     return model_config, jax.device_put(variables)
 

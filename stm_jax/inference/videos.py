@@ -1,6 +1,8 @@
 """Finding and validating the videos to segment: DAVIS layout or a user's folder of frames.
 
-Every check runs before anything is written for a video, and every error names the file and the fix.
+Which files are frames, and in which order, is decided by `stm_jax.io.frames_folder` (natural order,
+one image type, no masks). Every error names the file and the fix; `stm_jax.inference.preflight`
+gathers the problems of all videos before any work starts.
 """
 
 from __future__ import annotations
@@ -9,16 +11,41 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from stm_jax.io.images import ImageFileError, read_label_mask
+from stm_jax.cli_errors import UserError
+from stm_jax.io.frames_folder import FRAME_SUFFIXES, frame_files
+from stm_jax.io.images import image_size, read_label_mask
 
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+__all__ = [
+    "FRAME_SUFFIXES",
+    "MASK_RULES",
+    "Video",
+    "VideoInputError",
+    "davis_videos",
+    "first_mask_labels",
+    "folder_video",
+    "list_frames",
+    "load_first_labels",
+    "problems_error",
+]
+
 VOID_LABEL = 255
+MASK_RULES = (
+    "A first-frame mask is a palette (or 8-bit grayscale) PNG of the first frame's size whose values "
+    "are object ids: 0 = background, 1..N = objects, 255 = void (ignored)."
+)
 
 
-class VideoInputError(ValueError):
+class VideoInputError(UserError, ValueError):
     """A video that cannot be segmented as given; the message names the file and the fix."""
+
+
+def problems_error(problems: list[str], what: str = "input") -> VideoInputError:
+    """One error listing every problem (one per line)."""
+    if len(problems) == 1:
+        return VideoInputError(problems[0])
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return VideoInputError(f"{len(problems)} {what} problems; nothing was segmented:\n{lines}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,24 +55,24 @@ class Video:
     name: str
     frame_paths: tuple[Path, ...]
     first_mask_path: Path
+    annotations_dir: Path | None = None  # DAVIS: the folder whose PNGs name every expected frame
 
     @property
     def frame_names(self) -> list[str]:
         return [p.stem for p in self.frame_paths]
 
 
-def list_frames(folder: Path) -> tuple[Path, ...]:
-    if not folder.is_dir():
-        raise VideoInputError(f"{folder}: frame folder not found. Check the data root / layout.")
-    frames = tuple(sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES))
-    if not frames:
-        raise VideoInputError(f"{folder}: no .jpg/.png frames in this folder.")
+def list_frames(folder: Path, first_mask: Path | None = None) -> tuple[Path, ...]:
+    """The frames of a folder in natural order; raises VideoInputError listing every problem."""
+    frames, problems = frame_files(folder, first_mask)
+    if problems:
+        raise problems_error(problems)
     return frames
 
 
 def davis_videos(data) -> list[Video]:
     """Videos of a DAVIS split: ImageSets/<year>/<split>.txt, JPEGImages/<res>/<seq>/,
-    first-frame mask Annotations/<res>/<seq>/<first frame>.png."""
+    first-frame mask Annotations/<res>/<seq>/<first frame>.png. Raises one error for all problems."""
     from stm_jax.data.davis import read_split_file
 
     root = Path(data.root)
@@ -60,17 +87,22 @@ def davis_videos(data) -> list[Video]:
         if unknown:
             raise VideoInputError(f"data.sequences {unknown} are not in the {data.split} split.")
         names = wanted
-    videos = []
+    videos, problems = [], []
     for name in names:
         folder = root / "JPEGImages" / data.resolution / name
         if not folder.is_dir():
-            raise VideoInputError(
+            problems.append(
                 f"{folder}: sequence '{name}' is listed in ImageSets/{data.year}/{data.split}.txt "
                 "but its frames are missing. Re-extract the dataset or remove it from the split."
             )
-        frames = list_frames(folder)
-        mask = root / "Annotations" / data.resolution / name / f"{frames[0].stem}.png"
-        videos.append(Video(name, frames, mask))
+            continue
+        frames, found = frame_files(folder)
+        problems.extend(found)
+        if frames:
+            annotations = root / "Annotations" / data.resolution / name
+            videos.append(Video(name, frames, annotations / f"{frames[0].stem}.png", annotations))
+    if problems:
+        raise problems_error(problems)
     return videos
 
 
@@ -81,19 +113,39 @@ def folder_video(data) -> Video:
             "layout='folder' needs --config.data.frames=FRAME_FOLDER and "
             "--config.data.first_mask=FIRST_FRAME_MASK.png"
         )
-    frames = list_frames(Path(data.frames))
+    frames = list_frames(Path(data.frames), Path(data.first_mask))
     return Video(Path(data.frames).name, frames, Path(data.first_mask))
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except Exception as error:
-        raise ImageFileError(
-            f"{path}: cannot be read as an image ({error}). Replace the file."
-        ) from error
-    return height, width
+def first_mask_labels(video: Video, max_objects: int, merge_objects: bool) -> np.ndarray:
+    """Reads and checks the first-frame mask alone (existence, ids, object count); see MASK_RULES."""
+    if not video.first_mask_path.is_file():
+        raise VideoInputError(
+            f"{video.first_mask_path}: first-frame mask missing for video '{video.name}'. "
+            f"{MASK_RULES} Name it like the first frame ({video.frame_paths[0].stem}.png)."
+        )
+    raw = read_label_mask(video.first_mask_path)
+    labels = np.where(raw == VOID_LABEL, 0, raw).astype(np.uint8)
+    if merge_objects:
+        labels = (labels > 0).astype(np.uint8)
+    num_objects = int(labels.max())
+    if num_objects == 0 and (raw == VOID_LABEL).any():
+        raise VideoInputError(
+            f"{video.first_mask_path}: the mask holds only 0 and 255, i.e. one object with id 255, "
+            "which is void: use ids 1..N for the objects (e.g. save mask > 0 as 1)."
+        )
+    if num_objects == 0:
+        raise VideoInputError(
+            f"{video.first_mask_path}: the first-frame mask has no object (all background). "
+            f"{MASK_RULES}"
+        )
+    if num_objects > max_objects:
+        raise VideoInputError(
+            f"{video.first_mask_path}: {num_objects} objects (max id) but model.max_objects="
+            f"{max_objects}; pass --config.model.max_objects={num_objects} (the weights do not "
+            "depend on it) or merge objects."
+        )
+    return labels
 
 
 def load_first_labels(
@@ -107,38 +159,18 @@ def load_first_labels(
     (non-contiguous ids) stays out of aggregation and memory, where the official code would let an
     empty object compete. With merge_objects, all ids > 0 are one object (DAVIS-2016).
     """
-    if not video.first_mask_path.is_file():
-        raise VideoInputError(
-            f"{video.first_mask_path}: first-frame mask missing for video '{video.name}'. STM needs "
-            "the objects of the first frame as a palette PNG named like the first frame."
-        )
-    labels = read_label_mask(video.first_mask_path)
-    labels = np.where(labels == VOID_LABEL, 0, labels).astype(np.uint8)
-    if merge_objects:
-        labels = (labels > 0).astype(np.uint8)
-    size = _image_size(video.frame_paths[0])
+    labels = first_mask_labels(video, max_objects, merge_objects)
+    size = image_size(video.frame_paths[0])
     if labels.shape != size:
         raise VideoInputError(
             f"{video.first_mask_path}: mask is {labels.shape[1]}x{labels.shape[0]} but frame "
             f"{video.frame_paths[0].name} is {size[1]}x{size[0]}; resize the mask (nearest) to the frame."
         )
     for path in video.frame_paths[1:]:
-        if _image_size(path) != size:
-            other = _image_size(path)
+        other = image_size(path)
+        if other != size:
             raise VideoInputError(
                 f"{path}: frame is {other[1]}x{other[0]} but the video's first frame is "
                 f"{size[1]}x{size[0]}; all frames of a video must have one size."
             )
-    num_objects = int(labels.max())
-    if num_objects == 0:
-        raise VideoInputError(
-            f"{video.first_mask_path}: the first-frame mask has no object (all background); "
-            "draw at least one object with a palette index 1..N."
-        )
-    if num_objects > max_objects:
-        raise VideoInputError(
-            f"{video.first_mask_path}: {num_objects} objects (max id) but model.max_objects="
-            f"{max_objects}; pass --config.model.max_objects={num_objects} (the weights do not "
-            "depend on it) or merge objects."
-        )
-    return labels, num_objects
+    return labels, int(labels.max())

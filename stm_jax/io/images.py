@@ -2,7 +2,9 @@
 
 Conventions (documented for users in the README):
 * Frames are returned as uint8 RGB (H, W, 3). Grayscale frames are replicated to RGB, RGBA frames lose
-  their alpha channel, 16-bit frames are scaled to 8 bits (>> 8). Anything else is refused.
+  their alpha channel, 16-bit frames are scaled to 8 bits (>> 8). Anything else is refused. A frame's
+  EXIF orientation (phone photos) is applied, so frames come out upright as viewers show them;
+  `image_size` reports the size after that rotation.
 * Label masks are returned as uint8 (H, W) object ids. Palette ('P') PNGs give their indices, 8-bit
   grayscale ('L') PNGs their values, 16-bit grayscale PNGs their values if all are <= 255. RGB(A) masks are
   refused: their colours are ambiguous (save them as palette PNGs instead).
@@ -12,14 +14,16 @@ Every failure raises `ImageFileError` naming the file and what to do.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+from stm_jax.cli_errors import UserError
+from stm_jax.io.atomic import atomic_path
 
 
-class ImageFileError(ValueError):
+class ImageFileError(UserError, ValueError):
     """An image or mask file that cannot be used; the message names the file and the fix."""
 
 
@@ -55,9 +59,31 @@ def _open(path: str | os.PathLike) -> Image.Image:
     return image
 
 
+EXIF_ORIENTATION = 0x0112
+_SWAPS_AXES = (5, 6, 7, 8)  # EXIF orientations that rotate by 90 or 270 degrees
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image from its header, after its EXIF orientation; reads no pixels."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except FileNotFoundError as error:
+        raise ImageFileError(f"{path}: file not found. Check the path and the layout.") from error
+    except Exception as error:
+        raise ImageFileError(
+            f"{path}: cannot be read as an image ({error}). Replace the file."
+        ) from error
+    return (width, height) if orientation in _SWAPS_AXES else (height, width)
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Reads a frame as uint8 RGB (H, W, 3); see the module docstring for accepted modes."""
+    """Reads a frame as uint8 RGB (H, W, 3), EXIF orientation applied; see the module docstring."""
     image = _open(path)
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode in ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr"):
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
@@ -94,7 +120,7 @@ def read_label_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
-    """Writes an (H, W) label map as a DAVIS palette PNG, atomically (temp file + rename)."""
+    """Writes an (H, W) label map as a DAVIS palette PNG, atomically, with the umask's mode."""
     path = Path(path)
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -104,26 +130,14 @@ def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
     image.putpalette(DAVIS_PALETTE)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png.tmp") as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_rgb(path: str | os.PathLike, frame: np.ndarray, quality: int = 95) -> None:
     """Writes a uint8 RGB frame (JPEG by suffix, else PNG), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
     fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(tmp, format=fmt, quality=quality)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -15,14 +15,19 @@ JOBS = {
     "youtubevos": "stm_jax.jobs.youtubevos:run",
     "train": "stm_jax.jobs.train:run",
     "demo": "stm_jax.jobs.demo:run",
+    "convert": "stm_jax.jobs.convert:run",
 }
 
 
 def run_job(config, workdir: str | None) -> None:
     """Runs the job named by `config.job` with `workdir` (default: config.workdir or ./workdir)."""
+    from stm_jax.cli_errors import ConfigError
+    from stm_jax.config_checks import check_config
+
     name = config.get("job")
     if name not in JOBS:
-        raise ValueError(f"config.job={name!r} is not one of {sorted(JOBS)}; fix the config file.")
+        raise ConfigError(f"config.job={name!r} is not one of {sorted(JOBS)}; fix the config file.")
+    check_config(config)
     # Multi-host runs (config.distributed.* or JAX_COORDINATOR_ADDRESS etc.) start JAX's
     # distributed runtime before any job touches a device.
     from stm_jax.training.distributed import maybe_initialize

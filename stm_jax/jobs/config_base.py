@@ -9,6 +9,7 @@ dataclass defaults (`ModelConfig`, `MemoryConfig`) and default builders, so each
     youtubevos_config(year) + the YouTube-VOS valid layout
     train_config()          + data, train, eval, init_from, resume
     demo_config()           + checkpoint, input, the generated video
+    convert_config()        + the official .pth to convert once
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def segment_config() -> ml_collections.ConfigDict:
             split="val",
             resolution="480p",
             sequences="",  # comma-separated subset of the split; empty = all
-            frames="",  # layout='folder': folder of frames (.jpg/.png, sorted by name)
+            frames="",  # layout='folder': folder of frames (.jpg or .png, natural order)
             first_mask="",  # layout='folder': palette PNG of the first frame's objects
         )
     )
@@ -92,6 +93,9 @@ def segment_config() -> ml_collections.ConfigDict:
     # videos per compiled step (0 = 1 on CPU, 16 on GPU/TPU), bf16 preset, decoding, compile cache
     c.inference = inference_block()
     c.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
+    # Outputs of another job (other checkpoint, config, inputs or code) in the workdir are refused;
+    # True redoes them instead.
+    c.overwrite = False
     return c
 
 
@@ -136,4 +140,14 @@ def demo_config() -> ml_collections.ConfigDict:
         dict(num_frames=24, height=64, width=96, num_objects=(1, 3))
     )
     c.memory.update(dict(mem_every=3, capacity=12))
+    c.overwrite = False  # True: redo outputs of another job in the workdir
+    return c
+
+
+def convert_config() -> ml_collections.ConfigDict:
+    """The 'convert' job: an official .pth once into a stm_jax checkpoint (no PyTorch afterwards)."""
+    c = model_config("convert")
+    c.workdir = "weights/stm"
+    c.checkpoint = ""  # the official STM_weights.pth (or a .pt with the same keys)
+    c.overwrite = False  # True: replace another converted checkpoint in the workdir
     return c

@@ -4,7 +4,9 @@ Run:  python main.py --config configs/demo.py
 Generates a synthetic video in the DAVIS layout (textured shapes that move, occlude each other and
 leave the frame), segments it with the checkpoint trained by configs/synthetic_cpu.py, writes the
 masks, an overlay GIF and a contact sheet, scores J&F and prints it beside the copy-the-first-frame
-baseline. With --config.input=FRAMES_DIR --config.first_mask=MASK.png it segments your video instead.
+baseline. With --config.input=FRAMES_DIR --config.first_mask=MASK.png it segments your video instead,
+and says that the shipped model knows synthetic shapes only (for real videos: the official weights,
+converted once with configs/convert.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import ml_collections
 
 from stm_jax.evaluation.davis import score_davis
+from stm_jax.inference.videos import VideoInputError
 from stm_jax.io.images import read_label_mask, write_palette_png
 from stm_jax.jobs.config_base import segment_config
 from stm_jax.jobs.evaluate import evaluate_davis
@@ -22,12 +25,26 @@ from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
 SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "assets" / "synthetic_cpu"
 
 
+def synthetic_only_note(frames: str, first_mask: str) -> str:
+    """What the shipped checkpoint cannot do, and the command for the official weights instead."""
+    return (
+        "Note: the shipped checkpoint was trained on synthetic shapes only (configs/synthetic_cpu.py);"
+        " on real videos its masks are poor (J&F ~0.18 measured, vs 0.11 for copying the first "
+        "mask). For real videos use the official weights (STM_weights.pth from seoungwugoh/STM):\n"
+        "  python main.py --config configs/convert.py --config.checkpoint=STM_weights.pth "
+        "--workdir weights/stm\n"
+        f"  python main.py --config configs/segment.py --config.checkpoint=weights/stm "
+        f"--config.data.frames={frames} --config.data.first_mask={first_mask} --workdir OUT"
+    )
+
+
 def _run_config(config, workdir: Path) -> ml_collections.ConfigDict:
     run = segment_config()
     run.checkpoint = config.checkpoint or str(SHIPPED_CHECKPOINT)
     run.model.update(config.model)
     run.memory.update(config.memory)
     run.overlays = True
+    run.overwrite = bool(config.get("overwrite"))
     if config.input:
         run.job = "segment"
         run.data.update(
@@ -57,11 +74,21 @@ def copy_first_frame_baseline(run, workdir: Path):
 
 def run(config, workdir: str) -> None:
     workdir = Path(workdir)
+    if config.input and not config.first_mask:
+        raise VideoInputError(
+            "--config.input needs --config.first_mask=MASK.png: a palette PNG of the first frame's "
+            "objects (0 = background, ids 1..N)."
+        )
     run_config = _run_config(config, workdir)
     if config.input:
+        note = synthetic_only_note(config.input, config.first_mask)
+        if not config.checkpoint:
+            print(note, flush=True)
         predictions = segment_videos(run_config, workdir)
         write_overlays(list_videos(run_config), predictions, workdir / "overlays")
         print(f"\nMasks:    {predictions}\nOverlays: {workdir / 'overlays'}")
+        if not config.checkpoint:
+            print(note)
         return
     results = evaluate_davis(run_config, str(workdir))
     baseline = copy_first_frame_baseline(run_config, workdir)

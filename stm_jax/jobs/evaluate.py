@@ -4,7 +4,8 @@ Run (configs/davis2017_val.py, configs/davis2016_val.py):
   python main.py --config configs/davis2017_val.py --workdir OUT \
       --config.data.root=DAVIS_ROOT --config.checkpoint=STM_weights.pth
 Writes OUT/predictions/<seq>/<frame>.png, then OUT/global_results-<set>.csv and
-OUT/per-sequence_results-<set>.csv in the official toolkit's layout (skipped with a message when the
+OUT/per-sequence_results-<set>.csv in the official toolkit's layout, the global CSV with extra columns
+naming the checkpoint and job fingerprint that made the predictions (skipped with a message when the
 split has no annotations beyond the first frame, e.g. test-dev).
 """
 
@@ -16,6 +17,7 @@ import jax
 
 from stm_jax.evaluation.davis import score_davis
 from stm_jax.evaluation.results import format_results, save_results, write_results_csv
+from stm_jax.inference.fingerprint import csv_source
 from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
 
 
@@ -47,7 +49,7 @@ def evaluate_davis(config, workdir: str):
         resolution=config.data.resolution,
     )
     set_name = f"{config.data.split}{'' if year == 2017 else '-' + str(year)}"
-    global_csv, sequence_csv = write_results_csv(results, workdir, set_name)
+    global_csv, sequence_csv = write_results_csv(results, workdir, set_name, csv_source(pred_root))
     save_results(results, Path(workdir) / f"results-{set_name}.json")
     print(format_results(results, set_name))
     print(f"\nGlobal results saved in {global_csv}\nPer-sequence results saved in {sequence_csv}")

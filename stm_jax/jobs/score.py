@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stm_jax.evaluation.davis import ScoringError, score_davis
 from stm_jax.evaluation.results import format_results, write_results_csv
+from stm_jax.inference.fingerprint import csv_source
 
 
 def run(config, workdir: str) -> None:
@@ -34,7 +35,10 @@ def run(config, workdir: str) -> None:
         num_threads=config.get("num_threads") or None,
     )
     set_name = config.get("set_name") or config.split
-    global_csv, sequence_csv = write_results_csv(results, workdir, set_name)
+    # Predictions made by stm_jax carry predictions/job.json: name their checkpoint in the CSV.
+    global_csv, sequence_csv = write_results_csv(
+        results, workdir, set_name, csv_source(config.pred)
+    )
     print(format_results(results, set_name))
     print(f"\nGlobal results saved in {global_csv}\nPer-sequence results saved in {sequence_csv}")
     if config.get("overlays"):

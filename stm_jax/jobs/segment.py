@@ -3,32 +3,38 @@
 Run (see configs/davis2017_val.py, davis2016_val.py, segment.py):
   python main.py --config configs/davis2017_val.py --workdir OUT \
       --config.data.root=DAVIS_ROOT --config.checkpoint=STM_weights.pth
-Writes OUT/predictions/<video>/<frame>.png at the input size with the frames' names. Each PNG is
-written atomically; a rerun skips videos whose predictions are complete. Videos are split over
-processes (multi-host) and, within a process, run concurrently on the local devices, grouped by
-frame size with `inference.videos_per_step` videos per compiled step (stm_jax.inference.scheduler);
-PNGs are written by a background thread while the device runs the next step.
+Writes OUT/predictions/<video>/<frame>.png at the input size with the frames' names, and the job's
+fingerprint beside them (OUT/predictions/<video>/fingerprint.json, OUT/predictions/job.json). Every
+input is checked before the first frame; a video's folder appears only when all its frames are
+written. A rerun skips videos whose predictions were made by the same job and refuses outputs of
+another job (unless --config.overwrite=True). Videos are split over processes (multi-host) and,
+within a process, run concurrently on the local devices, grouped by frame size with
+`inference.videos_per_step` videos per compiled step (stm_jax.inference.scheduler); PNGs are written
+by a background thread while the device runs the next step.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
+from stm_jax.config_checks import check_config
+from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.sequence_output import plan_outputs
 from stm_jax.inference.settings import make_stepper, videos_per_step
+from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
-from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
-
-
-def predictions_complete(video: Video, out_dir: Path) -> bool:
-    return all((out_dir / f"{name}.png").is_file() for name in video.frame_names)
+from stm_jax.io.atomic import write_text_atomic
+from stm_jax.io.images import read_label_mask, read_rgb
 
 
 def list_videos(config) -> list[Video]:
@@ -40,53 +46,76 @@ def list_videos(config) -> list[Video]:
 
 
 def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask:
-    """Validates one video (nothing is written before every video passed) and describes it."""
+    """One checked video as a scheduler task (frames decoded when the scheduler asks)."""
     labels, num_objects = load_first_labels(video, max_objects, merge_objects)
     loaders = [lambda p=path: read_rgb(p) for path in video.frame_paths]
     return VideoTask(video, loaders, labels, num_objects)
 
 
-def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
-    """Segments this process's share of the videos; returns the predictions folder."""
-    model_config, variables = load_model(config)
-    stepper = make_stepper(config, model_config)
-    videos = list_videos(config) if videos is None else videos
-    out_root = Path(workdir) / "predictions"
-    mine = videos[jax.process_index() :: jax.process_count()]
-    todo = [v for v in mine if not predictions_complete(v, out_root / v.name)]
-    skipped = len(mine) - len(todo)
-    if skipped:
-        print(f"Skipping {skipped} video(s) whose predictions are complete in {out_root}.")
-    merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
-    tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
-    total = sum(len(v.frame_paths) for v in todo)
+def write_predictions(stepper, devices, variables, config, tasks, out_root, fingerprints, progress):
+    """Runs the tasks through the scheduler; a video's PNGs go to its staging folder on the writer
+    thread, which moves it into place after its last frame. A failure leaves no partial folder."""
+    staged = StagedVideos()
     inference = config.get("inference") or {}
-    with (
-        tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress,
-        BackgroundWriter() as writer,
-    ):
+    with BackgroundWriter() as writer:
 
         def emit(task, index, labels):
             video = task.key
-            writer.submit(
-                write_palette_png, out_root / video.name / f"{video.frame_names[index]}.png", labels
-            )
+            if index == 0:
+                writer.submit(
+                    staged.start, video.name, out_root / video.name, fingerprints[video.name]
+                )
+            writer.submit(staged.write, video.name, f"{video.frame_names[index]}.png", labels)
             writer.submit(progress.update, 1)
+            if index == len(video.frame_paths) - 1:
+                writer.submit(staged.finish, video.name)
 
-        segment_on_devices(
-            stepper,
-            local_devices(config),
-            variables,
-            tasks,
-            videos_per_step(config),
-            emit,
-            prefetch=inference.get("prefetch", 4),
-            decode_threads=inference.get("decode_threads", 4),
+        try:
+            segment_on_devices(
+                stepper,
+                devices,
+                variables,
+                tasks,
+                videos_per_step(config),
+                emit,
+                prefetch=inference.get("prefetch", 4),
+                decode_threads=inference.get("decode_threads", 4),
+            )
+        except BaseException as error:
+            writer.submit(staged.abort, error)
+            raise
+
+
+def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
+    """Checks every input, segments this process's share of the videos; returns the predictions
+    folder. Raises VideoInputError (all input problems at once) or StaleOutputError before any work."""
+    check_config(config)  # also for library callers that bypass main.py
+    videos = list_videos(config) if videos is None else videos
+    merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
+    check_videos(videos, int(config.model.max_objects), merge_objects)
+    model_config, variables = load_model(config)
+    stepper = make_stepper(config, model_config)
+    model_config, memory_config = stepper.model_config, stepper.memory_config
+    out_root = Path(workdir) / "predictions"
+    job = fp.job_fingerprint(config.checkpoint, model_config, memory_config, merge_objects)
+    fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
+    mine = videos[jax.process_index() :: jax.process_count()]
+    todo, skipped = plan_outputs(out_root, mine, fingerprints, bool(config.get("overwrite")))
+    if skipped:
+        print(f"Skipping {len(skipped)} video(s) already segmented by this job in {out_root}.")
+    total = sum(len(v.frame_paths) for v in todo)
+    tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
+    with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
+        devices = local_devices(config)
+        write_predictions(
+            stepper, devices, variables, config, tasks, out_root, fingerprints, progress
         )
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("segment_videos done")
+    if jax.process_index() == 0:
+        write_text_atomic(out_root / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
     return out_root
 
 

@@ -80,26 +80,23 @@ def _start_state(config, model_config, workdir, manager, mesh, iterator):
     variables, origin = None, ""
     sources = []
     if manager.latest_step() is not None:
-        sources.append((manager, manager.latest_step(), f"{workdir}/checkpoints"))
+        sources.append((manager, f"{workdir}/checkpoints", True))
     elif config.get("resume"):
-        directory, step = checkpoint_io.find_checkpoint(config.resume, which="latest")
+        directory, _ = checkpoint_io.find_checkpoint(config.resume, which="latest")
         sources.append(
-            (checkpoint_io.make_manager(directory, async_save=False), step, str(directory))
+            (checkpoint_io.make_manager(directory, async_save=False), str(directory), False)
         )
     if sources:
-        source_manager, step, where = sources[0]
+        source_manager, where, own = sources[0]
         # Structure/shapes only: a scratch init on the host (cheap) gives the restore targets.
         template, _ = initial_variables(model_config, "", int(t.seed))
         abstract_state = _abstract(
             jax.eval_shape(lambda: init_train_state(template["params"], t, int(t.seed))), replicated
         )
         abstract_bs = _abstract(template["batch_stats"], replicated)
-        state, batch_stats, meta = checkpoint_io.restore_step(
-            source_manager, step, abstract_state, abstract_bs, iterator
+        state, batch_stats, _, step = checkpoint_io.restore_newest_intact(
+            source_manager, abstract_state, abstract_bs, model_config, where, iterator, own
         )
-        saved = ModelConfig.from_config(meta["model"])
-        if saved != model_config:
-            raise ValueError(f"{where} holds a {saved} model but config.model is {model_config}.")
         return state, batch_stats, int(step), f"resumed step {step} from {where}"
     variables, origin = initial_variables(model_config, config.get("init_from", ""), int(t.seed))
     state = replicate(init_train_state(variables["params"], t, int(t.seed)), mesh)

@@ -10,11 +10,14 @@ first annotated frame (their mask overwrites the estimate there). Writes
 OUT/submission/Annotations/<video>/<frame>.png for the frames listed in meta.json and
 OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job, with
 `inference.videos_per_step` videos of one frame size per compiled step; a video's PNGs are written
-by a background thread once its last frame is segmented.
+by a background thread once its last frame is segmented. The job's
+fingerprint is kept in OUT/submission/job.json; a rerun by another job (checkpoint, config, code)
+is refused unless --config.overwrite=True.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jax
@@ -27,20 +30,23 @@ from stm_jax.evaluation.youtubevos import (
     write_video_predictions,
     zip_submission,
 )
+from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.sequence_output import check_job_folder
 from stm_jax.inference.settings import make_stepper, videos_per_step
 from stm_jax.inference.videos import VideoInputError, list_frames
+from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 
 
 def youtube_task(
     max_objects: int, video: str, plan: VideoPlan, frames_dir: Path, annotations: Path
 ):
-    """Validates one video; returns (its VideoTask from the first object's appearance on, the names
-    of the frames before it, which are background)."""
+    """Checks one video; returns (its scheduler task from the first object's appearance on, the
+    names of the frames before it, which are background)."""
     frame_paths = list_frames(frames_dir)
     names = [p.stem for p in frame_paths]
     starts = sorted(set(plan.first_frame.values()))
@@ -67,49 +73,25 @@ def youtube_task(
     return task, names[:first]
 
 
-def run(config, workdir: str) -> None:
-    root = Path(config.data.root)
-    split_dir = root / config.data.split
-    plans = load_meta(split_dir / "meta.json")
-    frames_root = root / (config.data.get("frames_split") or config.data.split) / "JPEGImages"
-    model_config, variables = load_model(config)
-    stepper = make_stepper(config, model_config)
-    submission = Path(workdir) / "submission"
-    videos = list(plans)[jax.process_index() :: jax.process_count()]
-    todo = [
-        v
-        for v in videos
-        if not all(
-            (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
-        )
-    ]
-    jobs = {
-        v: youtube_task(
-            model_config.max_objects,
-            v,
-            plans[v],
-            frames_root / v,
-            split_dir / "Annotations" / v,
-        )
-        for v in todo
-    }
-    inference = config.get("inference") or {}
-    collected: dict[str, dict[str, np.ndarray]] = {v: {} for v in todo}
-    with (
-        tqdm(total=len(todo), unit="video", desc="youtube-vos", dynamic_ncols=True) as progress,
-        BackgroundWriter() as writer,
-    ):
+def write_submission(stepper, config, variables, tasks, submission, plans, progress) -> None:
+    """Runs the tasks; each video's predictions are written on the writer thread after its last
+    frame (frames before the first object's appearance are background)."""
+    collected = {task.key[0]: {} for task, _ in tasks}
+    before = {task.key[0]: names for task, names in tasks}
 
-        def finish(video, predictions):
-            write_video_predictions(submission, plans[video], predictions)
-            progress.update(1)
+    def finish(video, predictions):
+        write_video_predictions(submission, plans[video], predictions)
+        progress.update(1)
+
+    inference = config.get("inference") or {}
+    with BackgroundWriter() as writer:
 
         def emit(task, index, labels):
             video, names = task.key
             predictions = collected[video]
             predictions[names[index]] = labels
             if len(predictions) == len(names):
-                for name in jobs[video][1]:  # before any object appears: background
+                for name in before[video]:
                     predictions[name] = np.zeros_like(labels)
                 writer.submit(finish, video, collected.pop(video))
 
@@ -117,16 +99,54 @@ def run(config, workdir: str) -> None:
             stepper,
             local_devices(config),
             variables,
-            [task for task, _ in jobs.values()],
+            [task for task, _ in tasks],
             videos_per_step(config),
             emit,
             prefetch=inference.get("prefetch", 4),
             decode_threads=inference.get("decode_threads", 4),
         )
+
+
+def run(config, workdir: str) -> None:
+    root = Path(config.data.root)
+    split_dir = root / config.data.split
+    plans = load_meta(split_dir / "meta.json")
+    frames_root = root / (config.data.get("frames_split") or config.data.split) / "JPEGImages"
+    model_config, variables = load_model(config)
+    stepper = make_stepper(config, model_config)
+    model_config = stepper.model_config
+    submission = Path(workdir) / "submission"
+    job = fp.job_fingerprint(
+        config.checkpoint, model_config, stepper.memory_config, merge_objects=False
+    )
+    job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
+    redo = check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
+    videos = list(plans)[jax.process_index() :: jax.process_count()]
+    todo = [
+        v
+        for v in videos
+        if redo
+        or not all(
+            (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
+        )
+    ]
+    tasks = [
+        youtube_task(
+            model_config.max_objects,
+            v,
+            plans[v],
+            frames_root / v,
+            split_dir / "Annotations" / v,
+        )
+        for v in todo
+    ]
+    with tqdm(total=len(todo), unit="video", desc="youtube-vos", dynamic_ncols=True) as progress:
+        write_submission(stepper, config, variables, tasks, submission, plans, progress)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("youtubevos done")
     if jax.process_index() == 0:
+        write_text_atomic(submission / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
         archive = zip_submission(submission, Path(workdir) / "submission.zip")
         print(f"Submission written to {submission} and {archive}")

@@ -1,0 +1,77 @@
+"""Checking every input a segmentation job will need before its first frame.
+
+For every video: the first-frame mask (exists, readable, ids 1..N within model.max_objects, the first
+frame's size), every frame's header (readable, one size), frames missing from the numbering, and for
+DAVIS the frames that Annotations/ names but JPEGImages/ lacks. All problems of all videos are raised
+together in one `VideoInputError`, each naming its file, so one run shows everything to fix.
+A frame whose header reads but whose pixels do not (a truncated JPEG) is found only when it is
+decoded; the segment job then leaves no output for that video.
+"""
+
+from __future__ import annotations
+
+from stm_jax.inference.videos import Video, first_mask_labels, problems_error
+from stm_jax.io.frames_folder import numbering_gaps
+from stm_jax.io.images import ImageFileError, image_size
+
+MAX_PER_VIDEO = 10
+
+
+def video_problems(video: Video, max_objects: int, merge_objects: bool) -> list[str]:
+    """Every problem of one video (empty if it can be segmented)."""
+    problems = []
+    sizes = {}
+    for path in video.frame_paths:
+        try:
+            sizes[path] = image_size(path)
+        except ImageFileError as error:
+            problems.append(str(error))
+    if video.frame_paths and video.frame_paths[0] in sizes:
+        size = sizes[video.frame_paths[0]]
+        for path, other in sizes.items():
+            if other != size:
+                problems.append(
+                    f"{path}: frame is {other[1]}x{other[0]} but the video's first frame is "
+                    f"{size[1]}x{size[0]}; all frames of a video must have one size."
+                )
+    else:
+        size = None
+    try:
+        labels = first_mask_labels(video, max_objects, merge_objects)
+        if size is not None and labels.shape != size:
+            problems.append(
+                f"{video.first_mask_path}: mask is {labels.shape[1]}x{labels.shape[0]} but frame "
+                f"{video.frame_paths[0].name} is {size[1]}x{size[0]}; resize the mask (nearest) to "
+                "the frame."
+            )
+    except (ImageFileError, ValueError) as error:
+        problems.append(str(error))
+    names = video.frame_names
+    folder = video.frame_paths[0].parent if video.frame_paths else None
+    suffix = video.frame_paths[0].suffix if video.frame_paths else ".jpg"
+    missing = set(numbering_gaps(names))
+    if video.annotations_dir is not None and video.annotations_dir.is_dir():
+        annotated = {p.stem for p in video.annotations_dir.glob("*.png")}
+        missing |= annotated - set(names)
+    if missing:
+        listed = sorted(missing)
+        shown = ", ".join(f"{n}{suffix}" for n in listed[:MAX_PER_VIDEO])
+        more = f" and {len(listed) - MAX_PER_VIDEO} more" if len(listed) > MAX_PER_VIDEO else ""
+        problems.append(
+            f"{folder}: input frame(s) missing from video '{video.name}': {shown}{more}. "
+            "Restore them (re-extract the video) before segmenting."
+        )
+    if len(problems) > MAX_PER_VIDEO:
+        problems = problems[:MAX_PER_VIDEO] + [
+            f"... and {len(problems) - MAX_PER_VIDEO} more problem(s) in video '{video.name}'"
+        ]
+    return problems
+
+
+def check_videos(videos: list[Video], max_objects: int, merge_objects: bool) -> None:
+    """Raises one VideoInputError listing the problems of every video, or returns quietly."""
+    problems = []
+    for video in videos:
+        problems.extend(video_problems(video, max_objects, merge_objects))
+    if problems:
+        raise problems_error(problems)
