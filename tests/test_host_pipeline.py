@@ -77,3 +77,19 @@ def test_cache_directory_default_and_switches(monkeypatch, tmp_path):
     assert compile_cache.default_cache_dir() == tmp_path / "xdg" / "stm_jax" / "jax_cache"
     off = {"inference": {"compile_cache": False}}
     assert compile_cache.setup_from_config(off) is None
+
+
+def test_staged_videos_appear_only_when_finished_and_abort_leaves_nothing(tmp_path):
+    from stm_jax.inference.staged_writer import StagedVideos
+
+    staged = StagedVideos()
+    labels = np.zeros((4, 6), np.uint8)
+    staged.start("a", tmp_path / "a", {"job": 1})
+    staged.start("b", tmp_path / "b", {"job": 1})
+    staged.write("a", "00000.png", labels)
+    staged.write("b", "00000.png", labels)
+    assert not (tmp_path / "a").exists()
+    staged.finish("a")
+    assert (tmp_path / "a" / "00000.png").is_file()
+    staged.abort(RuntimeError("frame 3 unreadable"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # b's staging folder removed
