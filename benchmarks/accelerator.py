@@ -11,6 +11,8 @@ Rows: one video in float32, one video in bfloat16, then B videos per step in bfl
 from XLA's cost analysis of the compiled step; peak memory from the device's allocator
 (`memory_stats`, GPU/TPU) or, where the device has none (CPU), XLA's memory analysis of the step
 (arguments + outputs + temporaries). Weights are random (speed does not depend on them).
+XLA's cost analysis counts a loop body once, so the streaming read (a while loop over memory
+chunks) is counted for one chunk: the TFLOP/s printed is a lower bound.
 """
 
 from __future__ import annotations
