@@ -71,7 +71,8 @@ class BatchedStepper:
         state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
         frame_index = jnp.full(shape.bank.frame_index.shape, -1, jnp.int32)
         state = state._replace(bank=state.bank._replace(frame_index=frame_index))
-        devices = jax.tree.leaves(variables)[0].devices()  # next to the weights' replica
+        leaf = jax.tree.leaves(variables)[0]  # next to the weights' replica, if on a device
+        devices = leaf.devices() if isinstance(leaf, jax.Array) else set()
         return jax.device_put(state, next(iter(devices))) if len(devices) == 1 else state
 
     def _reset_slot(self, variables, state: VideoState, slot, frame, labels, object_valid):
