@@ -7,8 +7,9 @@ import jax
 import numpy as np
 import pytest
 
+from stm_jax import checkpoint_io
 from stm_jax.checkpoint_fallback import CheckpointError
-from stm_jax.training import checkpoint_io, train_job
+from stm_jax.jobs import train as train_job
 from tests.train_fixtures import tiny_config
 
 

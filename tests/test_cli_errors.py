@@ -74,7 +74,11 @@ def segment_args(workdir, frames, mask, checkpoint):
         ("--config.memory.mem_every=0", "memory.mem_every=0 must be >= 1"),
         ("--config.memory.capacity=1", "memory.capacity=1 must be >= 2"),
         ("--config.memory.chunk_frames=0", "memory.chunk_frames=0 must be >= 1"),
-        ("--config.model.similarity=cosine", "model.similarity='cosine' must be one of dot, l2"),
+        (
+            "--config.memory.similarity=nearest",
+            "memory.similarity='nearest' must be one of dot, l2, cosine",
+        ),
+        ("--config.model.similarity=l2", "unknown config field"),  # the read lives in memory now
         ("--config.memry.capacity=4", "unknown config field memry"),
         (
             "--config.memory.capacty=4",

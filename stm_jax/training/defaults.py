@@ -30,6 +30,9 @@ def default_train_config() -> ml_collections.ConfigDict:
     )
     t.grad_clip = 0.0  # clip by global norm (0 = off)
     t.accumulate = 1  # micro-batches per update: the global batch is split and gradients averaged
+    # Recompute activations in the backward pass instead of keeping them (jax.checkpoint): '' = off,
+    # 'encoders' = memory and query encoders, 'all' = encoders and decoder. Same values, less memory.
+    t.remat = ""
     # Loss (spec C): CE on the soft-aggregated logits of frames 2..n.
     t.loss = "ce"  # 'ce' | 'bootstrap' (STCN: hardest p of the pixels, p: 1 -> final_p)
     t.bootstrap_start = 20_000

@@ -4,7 +4,9 @@ Train state: {'step', 'params', 'opt_state', 'rng'}, replicated on every device.
 ('batch_stats') are a separate replicated argument: never trained, never mutated. Batches are sharded
 over the 'data' mesh axis; XLA inserts the gradient all-reduce. With `train.accumulate = A` the global
 batch is split into A equal micro-batches scanned inside the step (memory / A) and their gradients
-averaged, which equals the full-batch gradient because the loss is a mean over clips.
+averaged, which equals the full-batch gradient because the loss is a mean over clips. With
+`train.remat='encoders'` the encoders' activations are recomputed in the backward pass instead of
+kept (`stm_jax.training.remat`): less memory per clip, same values.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stm_jax.training.cpu_compile import train_step_compiler_options
 from stm_jax.training.forward import clip_logits
 from stm_jax.training.loss import bootstrap_fraction, clip_loss
 from stm_jax.training.optimizer import make_optimizer
+from stm_jax.training.remat import remat_scope
 
 BATCH_KEYS = ("frames", "masks", "labels", "object_valid", "void")
 # Incremented at trace time: tests prove the step compiles once.
@@ -60,11 +63,12 @@ def init_train_state(params, train_config, seed: int) -> dict:
     }
 
 
-def _loss_fn(params, batch_stats, batch, step, model_config, train_config, memory_config):
+def _loss_fn(params, batch_stats, batch, step, model_config, train_config, memory_config=None):
     variables = {"params": params, "batch_stats": batch_stats}
-    logits = clip_logits(
-        model_config, variables, batch, bool(train_config.detach_memory), memory_config
-    )
+    with remat_scope(train_config.get("remat", "")):
+        logits = clip_logits(
+            model_config, variables, batch, bool(train_config.detach_memory), memory_config
+        )
     labels = batch["labels"][:, 1:]
     void = batch.get("void")
     valid = jnp.ones(labels.shape, bool) if void is None else ~void[:, 1:]
