@@ -25,6 +25,9 @@ MINIMUMS = {
     ("model", "value_dim"): 1,
     ("model", "decoder_dim"): 1,
     ("", "num_devices"): 0,
+    ("inference", "videos_per_step"): 0,
+    ("inference", "prefetch"): 0,
+    ("inference", "decode_threads"): 1,
 }
 # The allowed names come from the libraries' registries, so a new similarity is accepted here too.
 CHOICES = {

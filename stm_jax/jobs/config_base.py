@@ -4,7 +4,8 @@ dataclass defaults (`ModelConfig`, `MemoryConfig`) and default builders, so each
     base_config(job)        job, distributed                     (what every job reads)
     model_config(job)       + model, memory                      (every job that runs STM)
     score_config()          + gt, pred and the split to score
-    segment_config()        + checkpoint, data (DAVIS layout or one folder), overlays, num_devices
+    segment_config()        + checkpoint, data (DAVIS layout or one folder), overlays, num_devices,
+                              inference (videos per step, preset, host pipeline, compile cache)
     youtubevos_config(year) + the YouTube-VOS valid layout
     train_config()          + data, train, eval, init_from, resume
     demo_config()           + checkpoint, input, the generated video
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ml_collections
 
 from stm_jax.data.config import default_data_config
+from stm_jax.inference.settings import inference_block
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.defaults import default_eval_config, default_train_config
@@ -88,6 +90,8 @@ def segment_config() -> ml_collections.ConfigDict:
         )
     )
     c.num_devices = 0  # local devices to spread videos over; 0 = all
+    # videos per compiled step (0 = 1 on CPU, 16 on GPU/TPU), bf16 preset, decoding, compile cache
+    c.inference = inference_block()
     c.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
     # Outputs of another job (other checkpoint, config, inputs or code) in the workdir are refused;
     # True redoes them instead.

@@ -8,13 +8,14 @@ fingerprint beside them (OUT/predictions/<video>/fingerprint.json, OUT/predictio
 input is checked before the first frame; a video's folder appears only when all its frames are
 written. A rerun skips videos whose predictions were made by the same job and refuses outputs of
 another job (unless --config.overwrite=True). Videos are split over processes (multi-host) and,
-within a process, run concurrently on the local devices.
+within a process, run concurrently on the local devices, grouped by frame size with
+`inference.videos_per_step` videos per compiled step (stm_jax.inference.scheduler); PNGs are written
+by a background thread while the device runs the next step.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import jax
@@ -23,16 +24,17 @@ from tqdm import tqdm
 
 from stm_jax.config_checks import check_config
 from stm_jax.inference import fingerprint as fp
-from stm_jax.inference.devices import local_devices, map_over_devices
+from stm_jax.inference.devices import local_devices
+from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
-from stm_jax.inference.sequence_output import plan_outputs, staged_folder
-from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.sequence_output import plan_outputs
+from stm_jax.inference.settings import make_stepper, videos_per_step
+from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.io.atomic import write_text_atomic
-from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png
-from stm_jax.memory.config import MemoryConfig
+from stm_jax.io.images import read_label_mask, read_rgb
 
 
 def list_videos(config) -> list[Video]:
@@ -43,17 +45,45 @@ def list_videos(config) -> list[Video]:
     raise ValueError(f"data.layout={config.data.layout!r}; use 'davis' or 'folder'.")
 
 
-def segment_one(
-    stepper, variables, video: Video, out_dir: Path, merge_objects: bool, progress, fingerprint=None
-):
-    """Validates, segments and writes one video; its folder appears only when every frame is done."""
-    labels, num_objects = load_first_labels(video, stepper.model_config.max_objects, merge_objects)
+def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask:
+    """One checked video as a scheduler task (frames decoded when the scheduler asks)."""
+    labels, num_objects = load_first_labels(video, max_objects, merge_objects)
     loaders = [lambda p=path: read_rgb(p) for path in video.frame_paths]
-    outputs = segment_video(stepper, variables, loaders, labels, num_objects)
-    with staged_folder(out_dir, fingerprint or {}) as staging:
-        for name, prediction in zip(video.frame_names, outputs):
-            write_palette_png(staging / f"{name}.png", prediction)
-            progress.update(1)
+    return VideoTask(video, loaders, labels, num_objects)
+
+
+def write_predictions(stepper, devices, variables, config, tasks, out_root, fingerprints, progress):
+    """Runs the tasks through the scheduler; a video's PNGs go to its staging folder on the writer
+    thread, which moves it into place after its last frame. A failure leaves no partial folder."""
+    staged = StagedVideos()
+    inference = config.get("inference") or {}
+    with BackgroundWriter() as writer:
+
+        def emit(task, index, labels):
+            video = task.key
+            if index == 0:
+                writer.submit(
+                    staged.start, video.name, out_root / video.name, fingerprints[video.name]
+                )
+            writer.submit(staged.write, video.name, f"{video.frame_names[index]}.png", labels)
+            writer.submit(progress.update, 1)
+            if index == len(video.frame_paths) - 1:
+                writer.submit(staged.finish, video.name)
+
+        try:
+            segment_on_devices(
+                stepper,
+                devices,
+                variables,
+                tasks,
+                videos_per_step(config),
+                emit,
+                prefetch=inference.get("prefetch", 4),
+                decode_threads=inference.get("decode_threads", 4),
+            )
+        except BaseException as error:
+            writer.submit(staged.abort, error)
+            raise
 
 
 def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
@@ -64,8 +94,8 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
     check_videos(videos, int(config.model.max_objects), merge_objects)
     model_config, variables = load_model(config)
-    memory_config = MemoryConfig.from_config(config.memory)
-    stepper = FrameStepper(model_config, memory_config)
+    stepper = make_stepper(config, model_config)
+    model_config, memory_config = stepper.model_config, stepper.memory_config
     out_root = Path(workdir) / "predictions"
     job = fp.job_fingerprint(config.checkpoint, model_config, memory_config, merge_objects)
     fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
@@ -74,26 +104,12 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     if skipped:
         print(f"Skipping {len(skipped)} video(s) already segmented by this job in {out_root}.")
     total = sum(len(v.frame_paths) for v in todo)
-    lock = threading.Lock()
+    tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
-
-        class LockedProgress:
-            def update(self, n):
-                with lock:
-                    progress.update(n)
-
-        def work(video, replica):
-            segment_one(
-                stepper,
-                replica,
-                video,
-                out_root / video.name,
-                merge_objects,
-                LockedProgress(),
-                fingerprints[video.name],
-            )
-
-        map_over_devices(local_devices(config), variables, todo, work)
+        devices = local_devices(config)
+        write_predictions(
+            stepper, devices, variables, config, tasks, out_root, fingerprints, progress
+        )
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

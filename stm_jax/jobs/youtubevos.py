@@ -8,7 +8,9 @@ frames from <root>/<frames_split or split>/JPEGImages/<video>/ (use frames_split
 for the 30 fps release, as STM did). Objects that first appear mid-video are injected at their
 first annotated frame (their mask overwrites the estimate there). Writes
 OUT/submission/Annotations/<video>/<frame>.png for the frames listed in meta.json and
-OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job. The job's
+OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job, with
+`inference.videos_per_step` videos of one frame size per compiled step; a video's PNGs are written
+by a background thread once its last frame is segmented. The job's
 fingerprint is kept in OUT/submission/job.json; a rerun by another job (checkpoint, config, code)
 is refused unless --config.overwrite=True.
 """
@@ -16,7 +18,6 @@ is refused unless --config.overwrite=True.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import jax
@@ -30,19 +31,22 @@ from stm_jax.evaluation.youtubevos import (
     zip_submission,
 )
 from stm_jax.inference import fingerprint as fp
-from stm_jax.inference.devices import local_devices, map_over_devices
+from stm_jax.inference.devices import local_devices
+from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder
-from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.settings import make_stepper, videos_per_step
 from stm_jax.inference.videos import VideoInputError, list_frames
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
-from stm_jax.memory.config import MemoryConfig
 
 
-def segment_youtube_video(stepper, variables, plan: VideoPlan, frames_dir: Path, annotations: Path):
-    """Returns {frame name: labels} for every frame from the first object's appearance on."""
+def youtube_task(
+    max_objects: int, video: str, plan: VideoPlan, frames_dir: Path, annotations: Path
+):
+    """Checks one video; returns (its scheduler task from the first object's appearance on, the
+    names of the frames before it, which are background)."""
     frame_paths = list_frames(frames_dir)
     names = [p.stem for p in frame_paths]
     starts = sorted(set(plan.first_frame.values()))
@@ -51,10 +55,10 @@ def segment_youtube_video(stepper, variables, plan: VideoPlan, frames_dir: Path,
         raise VideoInputError(f"{frames_dir}: frames {missing} named in meta.json are missing.")
     first = names.index(starts[0])
     num_objects = max(plan.first_frame)
-    if num_objects > stepper.model_config.max_objects:
+    if num_objects > max_objects:
         raise VideoInputError(
             f"{annotations}: {num_objects} objects but model.max_objects="
-            f"{stepper.model_config.max_objects}; pass --config.model.max_objects={num_objects}."
+            f"{max_objects}; pass --config.model.max_objects={num_objects}."
         )
 
     def given(frame_name):
@@ -65,12 +69,42 @@ def segment_youtube_video(stepper, variables, plan: VideoPlan, frames_dir: Path,
     first_labels, _ = given(starts[0])
     later = {names.index(s) - first: given(s) for s in starts[1:]}
     loaders = [lambda p=path: read_rgb(p) for path in frame_paths[first:]]
-    outputs = segment_video(stepper, variables, loaders, first_labels, num_objects, later)
-    predictions = dict(zip(names[first:], outputs))
-    height, width = first_labels.shape
-    for name in names[:first]:  # before any object appears: background
-        predictions[name] = np.zeros((height, width), np.uint8)
-    return predictions
+    task = VideoTask((video, tuple(names[first:])), loaders, first_labels, num_objects, later)
+    return task, names[:first]
+
+
+def write_submission(stepper, config, variables, tasks, submission, plans, progress) -> None:
+    """Runs the tasks; each video's predictions are written on the writer thread after its last
+    frame (frames before the first object's appearance are background)."""
+    collected = {task.key[0]: {} for task, _ in tasks}
+    before = {task.key[0]: names for task, names in tasks}
+
+    def finish(video, predictions):
+        write_video_predictions(submission, plans[video], predictions)
+        progress.update(1)
+
+    inference = config.get("inference") or {}
+    with BackgroundWriter() as writer:
+
+        def emit(task, index, labels):
+            video, names = task.key
+            predictions = collected[video]
+            predictions[names[index]] = labels
+            if len(predictions) == len(names):
+                for name in before[video]:
+                    predictions[name] = np.zeros_like(labels)
+                writer.submit(finish, video, collected.pop(video))
+
+        segment_on_devices(
+            stepper,
+            local_devices(config),
+            variables,
+            [task for task, _ in tasks],
+            videos_per_step(config),
+            emit,
+            prefetch=inference.get("prefetch", 4),
+            decode_threads=inference.get("decode_threads", 4),
+        )
 
 
 def run(config, workdir: str) -> None:
@@ -79,7 +113,8 @@ def run(config, workdir: str) -> None:
     plans = load_meta(split_dir / "meta.json")
     frames_root = root / (config.data.get("frames_split") or config.data.split) / "JPEGImages"
     model_config, variables = load_model(config)
-    stepper = FrameStepper(model_config, MemoryConfig.from_config(config.memory))
+    stepper = make_stepper(config, model_config)
+    model_config = stepper.model_config
     submission = Path(workdir) / "submission"
     job = fp.job_fingerprint(
         config.checkpoint, model_config, stepper.memory_config, merge_objects=False
@@ -95,22 +130,18 @@ def run(config, workdir: str) -> None:
             (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
         )
     ]
-    lock = threading.Lock()
+    tasks = [
+        youtube_task(
+            model_config.max_objects,
+            v,
+            plans[v],
+            frames_root / v,
+            split_dir / "Annotations" / v,
+        )
+        for v in todo
+    ]
     with tqdm(total=len(todo), unit="video", desc="youtube-vos", dynamic_ncols=True) as progress:
-
-        def work(video, replica):
-            predictions = segment_youtube_video(
-                stepper,
-                replica,
-                plans[video],
-                frames_root / video,
-                split_dir / "Annotations" / video,
-            )
-            write_video_predictions(submission, plans[video], predictions)
-            with lock:
-                progress.update(1)
-
-        map_over_devices(local_devices(config), variables, todo, work)
+        write_submission(stepper, config, variables, tasks, submission, plans, progress)
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

@@ -1,0 +1,122 @@
+"""The per-frame step over B video slots in one compiled call (many videos per step).
+
+`Core.start / predict / memorize` already carry a leading video axis; this jits them for a fixed
+number of slots B, one frame size and one object-slot count O (a "bucket"). Each slot holds one
+video or nothing:
+
+    state = stepper.empty(B, H, W, O)                               # all slots free
+    state = stepper.reset_slot(variables, state, slot, frame0, labels0, object_valid)  # a video in
+    labels, probs, state = stepper.step(variables, frames, state, active)              # one frame each
+
+* `active` [B] bool: slots without a video this step (finished, shorter, not yet filled) are exact
+  no-ops: their state is returned unchanged, so a video is never disturbed by its neighbours.
+* `reset_slot` puts a new video's frame 0 into one slot (slot is a traced int32: no recompile), so a
+  slot freed by a video that ended early takes the next video of the bucket.
+* Videos with fewer objects than O are padded: their extra object slots are `object_valid=False`,
+  which keeps them out of memory, of the "others" mask and of aggregation, exactly as the one-video
+  step (`stm_jax.inference.step`) treats absent objects.
+* `step_given` is `step` plus objects given at this frame (YouTube-VOS first appearances), as
+  labels [B, H, W] uint8 and given_objects [B, O] bool; slots with no given object are unchanged by it.
+
+Every function compiles once per (B, H, W, O); `TRACE_COUNTS` counts traces for tests.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from stm_jax.core import Core, VideoState, inject_objects
+from stm_jax.memory.config import MemoryConfig
+from stm_jax.model.config import ModelConfig
+
+# Incremented at trace time only: tests use it to prove each bucket compiles once.
+TRACE_COUNTS = {"reset_slot": 0, "step": 0, "step_given": 0}
+
+
+def _one_hot(labels, num_slots):
+    return jax.nn.one_hot(labels.astype(jnp.int32), num_slots, dtype=jnp.float32)
+
+
+def _select(mask, new, old):
+    """Per-slot choice between two batched pytrees (mask [B] bool)."""
+
+    def pick(a, b):
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+class BatchedStepper:
+    """Jitted `reset_slot`, `step` and `step_given` over B video slots (state donated)."""
+
+    def __init__(self, model_config: ModelConfig, memory_config: MemoryConfig):
+        self.model_config = model_config
+        self.memory_config = MemoryConfig.from_config(memory_config)
+        self.core = Core(model_config, self.memory_config)
+        self.reset_slot = jax.jit(self._reset_slot, donate_argnums=(1,))
+        self.step = jax.jit(self._step, donate_argnums=(2,))
+        self.step_given = jax.jit(self._step_given, donate_argnums=(2,))
+
+    @property
+    def num_slots(self) -> int:
+        return self.model_config.num_slots
+
+    def empty(self, variables, videos: int, height: int, width: int, objects: int) -> VideoState:
+        """A state of `videos` free slots (empty banks, no valid object) for one bucket shape."""
+        frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
+        probs = jax.ShapeDtypeStruct((videos, height, width, self.num_slots), jnp.float32)
+        valid = jax.ShapeDtypeStruct((videos, objects), jnp.bool_)
+        shape = jax.eval_shape(self.core.start, variables, frames, probs, valid)
+        state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+        frame_index = jnp.full(shape.bank.frame_index.shape, -1, jnp.int32)
+        state = state._replace(bank=state.bank._replace(frame_index=frame_index))
+        leaf = jax.tree.leaves(variables)[0]  # next to the weights' replica, if on a device
+        devices = leaf.devices() if isinstance(leaf, jax.Array) else set()
+        return jax.device_put(state, next(iter(devices))) if len(devices) == 1 else state
+
+    def _reset_slot(self, variables, state: VideoState, slot, frame, labels, object_valid):
+        """Video frame 0 into slot `slot`.
+
+        Args:
+          state: the batched state (donated). slot: [] int32. frame: [H, W, 3] uint8.
+          labels: [H, W] uint8 first-frame object ids. object_valid: [O] bool.
+        """
+        TRACE_COUNTS["reset_slot"] += 1
+        probs = _one_hot(labels, self.num_slots)
+        fresh = self.core.start(variables, frame[None], probs[None], object_valid[None])
+        return jax.tree.map(
+            lambda whole, one: jax.lax.dynamic_update_index_in_dim(whole, one[0], slot, 0),
+            state,
+            fresh,
+        )
+
+    def _advance(self, variables, frames, state, active, given=None):
+        batched = state
+        probs = jax.nn.softmax(self.core.predict(variables, frames, batched), axis=-1)
+        if given is not None:
+            given_labels, given_objects = given
+            probs, batched = inject_objects(
+                probs, batched, _one_hot(given_labels, self.num_slots), given_objects
+            )
+        stepped = self.core.memorize(variables, frames, probs, batched)
+        labels = jnp.argmax(probs, axis=-1).astype(jnp.uint8)
+        return labels, probs, _select(active, stepped, state)
+
+    def _step(self, variables, frames, state: VideoState, active):
+        """One frame of every active slot.
+
+        Args:
+          frames: [B, H, W, 3] uint8 (anything in inactive slots). state: donated. active: [B] bool.
+        Returns:
+          (labels [B, H, W] uint8, probs [B, H, W, K] float32, new state); inactive slots' outputs
+          are meaningless and their state is unchanged.
+        """
+        TRACE_COUNTS["step"] += 1
+        return self._advance(variables, frames, state, active)
+
+    def _step_given(self, variables, frames, state, active, given_labels, given_objects):
+        """`step` with objects given at this frame: given_labels [B, H, W] uint8 (ids of the given
+        objects, 0 elsewhere) and given_objects [B, O] bool naming them."""
+        TRACE_COUNTS["step_given"] += 1
+        return self._advance(variables, frames, state, active, (given_labels, given_objects))
