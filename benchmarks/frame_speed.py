@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import labels_to_probs
+from stm_jax.inference.whole_video import labels_to_probs
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from tests.parity_utils import make_reference, random_video, to_torch_frame

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import labels_to_probs
+from stm_jax.inference.whole_video import labels_to_probs
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.stm import init_variables

@@ -14,7 +14,7 @@ from stm_jax.inference import batched as batched_module
 from stm_jax.inference.batched import BatchedStepper
 from stm_jax.inference.scheduler import VideoTask, segment_tasks
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.whole_video import segment_video
 from stm_jax.jobs.demo import SHIPPED_CHECKPOINT
 from stm_jax.memory.config import MemoryConfig
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from stm_jax.inference import step as step_module
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.whole_video import segment_video
 from stm_jax.memory.config import MemoryConfig
 from tests.model_fixtures import TINY, tiny_variables
 from tests.parity_utils import random_video

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stm_jax.inference.videos import VideoInputError, list_frames
+from stm_jax.inference.input_videos import VideoInputError, list_frames
 from stm_jax.io.frames_folder import frame_files, natural_key, numbering_gaps
 from stm_jax.io.images import image_size, read_rgb, write_palette_png, write_rgb
 

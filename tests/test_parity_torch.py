@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import labels_to_probs
+from stm_jax.inference.whole_video import labels_to_probs
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.memory.read import read_plain
 from stm_jax.model.aggregation import soft_aggregate

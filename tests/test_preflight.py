@@ -5,7 +5,7 @@ import pytest
 
 from configs import davis2017_val
 from stm_jax.data.synthetic import write_synthetic_davis
-from stm_jax.inference.videos import VideoInputError
+from stm_jax.inference.input_videos import VideoInputError
 from stm_jax.io.images import ImageFileError, write_palette_png
 from stm_jax.jobs.segment import run
 from tests.model_fixtures import tiny_run_config, write_tiny_pth

@@ -10,7 +10,7 @@ decoded; the segment job then leaves no output for that video.
 
 from __future__ import annotations
 
-from stm_jax.inference.videos import Video, first_mask_labels, problems_error
+from stm_jax.inference.input_videos import Video, first_mask_labels, problems_error
 from stm_jax.io.frames_folder import numbering_gaps
 from stm_jax.io.images import ImageFileError, image_size
 

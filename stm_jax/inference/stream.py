@@ -1,5 +1,5 @@
 """One video segmented frame by frame, with corrections and late objects: the loop that the segment
-job (`stm_jax.inference.video.segment_video`) and the public `stm_jax.Segmenter` both run.
+job (`stm_jax.inference.whole_video.segment_video`) and the public `stm_jax.Segmenter` both run.
 
     stream = VideoStream(stepper, variables)
     stream.start(frame0, labels0)        # frame 0 and its objects (pinned in memory)

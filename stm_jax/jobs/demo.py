@@ -17,7 +17,7 @@ import ml_collections
 
 from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_davis
-from stm_jax.inference.videos import VideoInputError
+from stm_jax.inference.input_videos import VideoInputError
 from stm_jax.io.images import read_label_mask, write_palette_png
 from stm_jax.jobs.config_base import segment_config
 from stm_jax.jobs.evaluate import evaluate_davis

@@ -26,13 +26,13 @@ from stm_jax.config_checks import check_config
 from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
+from stm_jax.inference.input_videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import plan_outputs
 from stm_jax.inference.settings import make_stepper, videos_per_step
 from stm_jax.inference.staged_writer import StagedVideos
-from stm_jax.inference.videos import Video, davis_videos, folder_video, load_first_labels
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 

@@ -33,11 +33,11 @@ from stm_jax.evaluation.youtubevos import (
 from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
+from stm_jax.inference.input_videos import VideoInputError, list_frames
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder
 from stm_jax.inference.settings import make_stepper, videos_per_step
-from stm_jax.inference.videos import VideoInputError, list_frames
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 

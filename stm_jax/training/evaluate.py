@@ -14,7 +14,7 @@ from stm_jax.data.registry import build_source
 from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_sequence_arrays
 from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.video import segment_video
+from stm_jax.inference.whole_video import segment_video
 from stm_jax.io.images import VOID_LABEL
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
