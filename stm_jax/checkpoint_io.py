@@ -253,14 +253,21 @@ def load_trained_model(path, which: str = "best") -> tuple[ModelConfig, dict]:
     Returns:
       (ModelConfig saved with the checkpoint, {'params', 'batch_stats'} as numpy nested dicts).
     """
+    config, variables, _ = load_trained_model_and_meta(path, which)
+    return config, variables
+
+
+def load_trained_model_and_meta(path, which: str = "best") -> tuple[ModelConfig, dict, dict]:
+    """`load_trained_model` plus the step's JSON metadata (see `read_meta`), read in one pass."""
     read = lambda d, s: _read_items(d, s, ("state", "batch_stats", "meta"))  # noqa: E731
     _, _, items = newest_intact(candidate_steps(path, which), read)
-    config = ModelConfig.from_config(items["meta"]["model"])
+    meta = dict(items["meta"])
+    config = ModelConfig.from_config(meta["model"])
     variables = {
         "params": _to_numpy(items["state"]["params"]),
         "batch_stats": _to_numpy(items["batch_stats"]),
     }
-    return config, variables
+    return config, variables, meta
 
 
 def read_meta(path, which: str = "best") -> dict:

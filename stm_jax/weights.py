@@ -30,12 +30,14 @@ class Weights:
       variables: {'params', 'batch_stats'} nested numpy dicts.
       kind: 'checkpoint' | 'official' | 'torchvision'.
       description: for logs.
+      meta: our checkpoints' JSON metadata (model, step, score, training config); else None.
     """
 
     model_config: ModelConfig
     variables: dict
     kind: str
     description: str
+    meta: dict | None = None
 
 
 def is_official_state_dict(state_dict) -> bool:
@@ -54,10 +56,10 @@ def load_weights(path, model_config: ModelConfig, seed: int = 0) -> Weights:
     """
     path = Path(path)
     if path.is_dir():
-        from stm_jax.checkpoint_io import load_trained_model
+        from stm_jax.checkpoint_io import load_trained_model_and_meta
 
-        saved_config, variables = load_trained_model(path)
-        return Weights(saved_config, variables, "checkpoint", f"our checkpoint {path}")
+        saved_config, variables, meta = load_trained_model_and_meta(path)
+        return Weights(saved_config, variables, "checkpoint", f"our checkpoint {path}", meta)
     if not path.is_file():
         raise MissingFileError(
             f"{path}: checkpoint not found; expected the official STM_weights.pth (or .pt), "

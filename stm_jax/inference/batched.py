@@ -57,6 +57,7 @@ class BatchedStepper:
         self.reset_slot = jax.jit(self._reset_slot, donate_argnums=(1,))
         self.step = jax.jit(self._step, donate_argnums=(2,))
         self.step_given = jax.jit(self._step_given, donate_argnums=(2,))
+        self._state_shapes: dict = {}
 
     @property
     def num_slots(self) -> int:
@@ -64,10 +65,16 @@ class BatchedStepper:
 
     def empty(self, variables, videos: int, height: int, width: int, objects: int) -> VideoState:
         """A state of `videos` free slots (empty banks, no valid object) for one bucket shape."""
-        frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
-        probs = jax.ShapeDtypeStruct((videos, height, width, self.num_slots), jnp.float32)
-        valid = jax.ShapeDtypeStruct((videos, objects), jnp.bool_)
-        shape = jax.eval_shape(self.core.start, variables, frames, probs, valid)
+        # Tracing the model for the state's shapes costs ~50 ms: once per bucket shape is enough.
+        key = (videos, height, width, objects, jax.tree.structure(variables))
+        if key not in self._state_shapes:
+            frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
+            probs = jax.ShapeDtypeStruct((videos, height, width, self.num_slots), jnp.float32)
+            valid = jax.ShapeDtypeStruct((videos, objects), jnp.bool_)
+            self._state_shapes[key] = jax.eval_shape(
+                self.core.start, variables, frames, probs, valid
+            )
+        shape = self._state_shapes[key]
         state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
         frame_index = jnp.full(shape.bank.frame_index.shape, -1, jnp.int32)
         state = state._replace(bank=state.bank._replace(frame_index=frame_index))

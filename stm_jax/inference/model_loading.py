@@ -37,16 +37,13 @@ def load_model(config) -> tuple[ModelConfig, dict]:
     if weights.kind == "checkpoint":
         overrides = {k: config.model[k] for k in ("max_objects", "dtype") if k in config.model}
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
-        _warn_if_read_differs(Path(path), config.get("memory", {}))
+        _warn_if_read_differs(Path(path), weights.meta, config.get("memory", {}))
     return model_config, jax.device_put(variables)
 
 
-def _warn_if_read_differs(path: Path, memory) -> None:
+def _warn_if_read_differs(path: Path, meta: dict, memory) -> None:
     """A checkpoint trained with one memory read and run with another still runs (the read has no
     weights), but rarely on purpose: say so."""
-    from stm_jax.checkpoint_io import read_meta
-
-    meta = read_meta(path)
     trained = meta.get("config", {}).get("memory", {}).get("similarity")
     trained = trained or meta.get("model", {}).get("similarity", "dot")  # older checkpoints
     running = memory.get("similarity", "dot")

@@ -27,7 +27,8 @@ class StagedVideos:
         self._open[name] = (stack, stack.enter_context(staged_folder(folder, fingerprint)))
 
     def write(self, name: str, file_name: str, labels: np.ndarray) -> None:
-        write_palette_png(self._open[name][1] / file_name, labels)
+        # The folder is staged (moved into place when complete), so each file needs no rename.
+        write_palette_png(self._open[name][1] / file_name, labels, atomic=False)
 
     def finish(self, name: str) -> None:
         stack, _ = self._open.pop(name)

@@ -44,6 +44,8 @@ def _davis_palette() -> list[int]:
 
 VOID_LABEL = 255  # the annotation id of "unknown" pixels (DAVIS, YouTube-VOS, COCO crowds)
 DAVIS_PALETTE: list[int] = _davis_palette()
+# zlib level of written masks: 1 is ~2x faster than PIL's 6 for label maps, files ~1.3x larger.
+PNG_COMPRESS_LEVEL = 1
 
 
 def _open(path: str | os.PathLike) -> Image.Image:
@@ -120,19 +122,28 @@ def read_label_mask(path: str | os.PathLike) -> np.ndarray:
     )
 
 
-def write_palette_png(path: str | os.PathLike, labels: np.ndarray) -> None:
-    """Writes an (H, W) label map as a DAVIS palette PNG, atomically, with the umask's mode."""
+def write_palette_png(path: str | os.PathLike, labels: np.ndarray, atomic: bool = True) -> None:
+    """Writes an (H, W) label map as a DAVIS palette PNG with the umask's mode.
+
+    The palette holds the DAVIS colours of ids 0..max(labels), so PIL stores 1, 2, 4 or 8 bits per
+    pixel; every reader gets the same indices back, and the file is written 3-5x faster than with
+    a 256-colour palette (the writes of a segmentation run are on the host's critical path).
+    atomic=False writes in place: for files inside a folder that is itself moved into place when
+    complete (`stm_jax.inference.sequence_output.staged_folder`)."""
     path = Path(path)
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"{path}: labels must be (H, W), got shape {labels.shape}")
     if labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
         raise ValueError(f"{path}: labels must lie in 0..255")
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
-    image.putpalette(DAVIS_PALETTE)
+    image.putpalette(DAVIS_PALETTE[: 3 * (int(labels.max(initial=0)) + 1)])
+    if not atomic:
+        image.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".png.tmp") as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def write_rgb(path: str | os.PathLike, frame: np.ndarray, quality: int = 95) -> None:
