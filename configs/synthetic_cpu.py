@@ -2,8 +2,8 @@
 
 Run:
   python main.py --config configs/synthetic_cpu.py --workdir runs/synthetic_cpu
-Expected time: about 4-5 minutes on 2 idle CPU cores (measured 4 min 02 s; under 20 minutes with the
-cores shared). Tiny backbone, 64x64 crops, batch 4.
+Expected time: about 7 minutes on 2 idle CPU cores (measured 6 min 54 s and 7 min 01 s; under 20
+minutes with the cores shared). Tiny backbone, 64x64 crops, batch 4.
 Expected score: J&F >= 0.85 on 16 held-out synthetic videos (64x96, 12 frames, 1-3 moving, occluding
 objects, one leaves the frame); the copy-the-first-frame-mask baseline is printed beside it.
 Variant for CI: `get_config("tiny")` (2 steps, batch 2, 32 px).

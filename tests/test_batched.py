@@ -5,6 +5,7 @@ rounding (~1e-7 for some batch sizes), which a random model, with near-tie pixel
 amplify through its memory to ~2e-5 within a few frames; a trained model stays within ~4e-7.
 """
 
+import jax
 import numpy as np
 import pytest
 
@@ -112,3 +113,19 @@ def test_single_frame_video_and_more_slots_than_videos(model):
     assert got["one"].shape == (1, 48, 64, model[0].num_slots)
     for task in tasks:
         assert_same(got[task.key], alone(model, task))
+
+
+def test_empty_state_traces_the_model_once_per_bucket_shape(model, monkeypatch):
+    config, variables = model
+    stepper = BatchedStepper(config, MEMORY)
+    traces = []
+    start = stepper.core.start
+    monkeypatch.setattr(stepper.core, "start", lambda *args: traces.append(1) or start(*args))
+    first = stepper.empty(variables, 2, 48, 64, 3)
+    again = stepper.empty(variables, 2, 48, 64, 3)
+    assert len(traces) == 1
+    stepper.empty(variables, 3, 48, 64, 3)  # another bucket shape
+    assert len(traces) == 2
+    for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+    assert int(first.bank.frame_index.min()) == -1  # an empty bank, not zeros
