@@ -93,3 +93,20 @@ def test_staged_videos_appear_only_when_finished_and_abort_leaves_nothing(tmp_pa
     assert (tmp_path / "a" / "00000.png").is_file()
     staged.abort(RuntimeError("frame 3 unreadable"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # b's staging folder removed
+
+
+def test_an_unusable_cache_directory_warns_once_and_runs_without_it(tmp_path, capsys):
+    import jax
+
+    from stm_jax.inference import compile_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    config = {"inference": {"compile_cache_dir": str(blocker / "cache")}}
+    assert compile_cache.setup_from_config(config) is None
+    assert compile_cache.setup_from_config(config) is None  # a job calls it per stepper
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(blocker / "cache") in lines[0]
+    assert "compile_cache_dir=DIR" in lines[0] and "compile_cache=False" in lines[0]
+    assert jax.config.jax_compilation_cache_dir == before  # left as it was

@@ -10,6 +10,7 @@ steps from disk instead of compiling them again. The cache lives in
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import jax
@@ -22,11 +23,32 @@ def default_cache_dir() -> Path:
     return Path(base) / "stm_jax" / "jax_cache"
 
 
-def enable_compile_cache(directory: str | os.PathLike | None = None) -> Path:
+_WARNED: set[str] = set()
+
+
+def enable_compile_cache(directory: str | os.PathLike | None = None) -> Path | None:
     """Points JAX's persistent cache at `directory` (default: `default_cache_dir()`) and caches
-    every compilation (not only those over JAX's default 1 s), so small CPU runs benefit too."""
+    every compilation (not only those over JAX's default 1 s), so small CPU runs benefit too.
+
+    Returns the directory, or None when it cannot be made or written (a read-only home, a path
+    through a file): the cache only saves time, so the run goes on without it after one warning."""
     path = Path(directory) if directory else default_cache_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError("not writable")
+    except OSError as error:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            print(
+                f"warning: the compilation cache cannot use {path} ({error.strerror or error}); "
+                "running without it. Point it elsewhere with "
+                "--config.inference.compile_cache_dir=DIR or turn it off with "
+                "--config.inference.compile_cache=False.",
+                file=sys.stderr,
+                flush=True,
+            )
+        return None
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
