@@ -21,7 +21,13 @@ import jax
 import jax.numpy as jnp
 
 from stm_jax.memory.config import EVICTION_POLICIES, MemoryConfig
-from stm_jax.memory.long_term import LongTermStore, consolidate, init_store, read_with_usage
+from stm_jax.memory.long_term import (
+    LongTermStore,
+    consolidate,
+    init_store,
+    read_with_usage,
+    read_with_usage_streaming,
+)
 
 __all__ = [
     "EVICTION_POLICIES",
@@ -246,14 +252,26 @@ def read_bank(bank: MemoryBank, query_key, read):
 
 
 def read_bank_counting_usage(bank: MemoryBank, query_key, config: MemoryConfig):
-    """The long-term read: bank and store in one softmax; returns (readout, bank with usage)."""
-    readout, store = read_with_usage(
-        bank.keys,
-        bank.values,
-        bank.valid,
-        bank.long_term,
-        query_key[None],
-        config.similarity,
-        config.top_k,
-    )
+    """The long-term read: bank and store in one softmax; returns (readout, bank with usage).
+    Streamed chunk by chunk like the default read (the top-k read materialises the affinity)."""
+    if config.top_k:
+        readout, store = read_with_usage(
+            bank.keys,
+            bank.values,
+            bank.valid,
+            bank.long_term,
+            query_key[None],
+            config.similarity,
+            config.top_k,
+        )
+    else:
+        readout, store = read_with_usage_streaming(
+            bank.keys,
+            bank.values,
+            bank.valid,
+            bank.long_term,
+            query_key[None],
+            config.similarity,
+            config.chunk_frames,
+        )
     return readout, bank._replace(long_term=store)

@@ -14,12 +14,20 @@ prototype, and usage is carried as float sums plus read counts.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from stm_jax.memory.read import _top_k_mask, affinity
+from stm_jax.memory.read import (
+    _top_k_mask,
+    affinity,
+    chunk_scores,
+    online_softmax_init,
+    online_softmax_update,
+    valid_chunks,
+)
 
 
 class LongTermStore(NamedTuple):
@@ -79,6 +87,60 @@ def read_with_usage(keys, values, frame_valid, store: LongTermStore, query, simi
         usage=store.usage + usage[:, slots * positions :],
         reads=store.reads + store.valid,
         slot_usage=store.slot_usage + bank_usage,
+        slot_reads=store.slot_reads + frame_valid,
+    )
+    return readout, store
+
+
+def read_with_usage_streaming(
+    keys, values, frame_valid, store: LongTermStore, query, similarity, chunk_frames: int
+):
+    """`read_with_usage` without the whole (bank + store) x query affinity in memory: the bank is
+    streamed `chunk_frames` frames at a time (only the chunks up to the last valid frame), then the
+    store. Pass 1 is the online softmax of `read_chunked` plus the store; pass 2 recomputes each
+    chunk's scores to count the attention each position received (it needs pass 1's normaliser).
+    Peak memory per step follows one chunk, as with the default policy, at the cost of computing
+    the affinity (not the value read) twice. Same arguments and result as `read_with_usage`
+    (top_k = 0); the bank's slot count must be a multiple of `chunk_frames`."""
+    num_objects, slots, positions, _ = keys.shape
+    chunk = functools.partial(
+        chunk_scores, keys, values, frame_valid, query, chunk_frames, similarity
+    )
+    num_chunks = valid_chunks(frame_valid, chunk_frames)
+
+    def accumulate(state):
+        i, *softmax = state
+        return (i + 1, *online_softmax_update(softmax, *chunk(i)))
+
+    init = (jnp.int32(0), *online_softmax_init(query, values))
+    _, *softmax = jax.lax.while_loop(lambda s: s[0] < num_chunks, accumulate, init)
+    store_scores = jnp.where(
+        store.valid[:, None], affinity(store.keys, query, similarity), -jnp.inf
+    )
+    store_values = jnp.where(store.valid[:, None], store.values.astype(jnp.float32), 0)
+    running_max, running_sum, accumulator = online_softmax_update(
+        softmax, store_scores, store_values
+    )
+    readout = accumulator / running_sum[..., None]
+    log_normaliser = running_max + jnp.log(running_sum)  # [O, M]
+
+    def attention_mass(scores):  # [O, n, M] -> [O, n]: summed softmax weight of each position
+        return jnp.sum(jnp.exp(scores - log_normaliser[:, None, :]), axis=-1)
+
+    def count(state):
+        i, slot_usage = state
+        mass = attention_mass(chunk(i)[0]).reshape(num_objects, chunk_frames, positions)
+        start = i * chunk_frames
+        old = jax.lax.dynamic_slice_in_dim(slot_usage, start, chunk_frames, axis=1)
+        return i + 1, jax.lax.dynamic_update_slice_in_dim(slot_usage, old + mass, start, axis=1)
+
+    _, slot_usage = jax.lax.while_loop(
+        lambda s: s[0] < num_chunks, count, (jnp.int32(0), store.slot_usage)
+    )
+    store = store._replace(
+        usage=store.usage + attention_mass(store_scores),
+        reads=store.reads + store.valid,
+        slot_usage=slot_usage,
         slot_reads=store.slot_reads + frame_valid,
     )
     return readout, store

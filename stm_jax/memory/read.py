@@ -87,27 +87,15 @@ def read_chunked(
             f"memory frames {num_frames} not a multiple of chunk_frames {chunk_frames}"
         )
     num_queries = query_keys.shape[-2]
-    last_valid = jnp.max(jnp.where(frame_valid, jnp.arange(num_frames), -1))
-    num_chunks = (last_valid + chunk_frames) // chunk_frames
     loop = functools.partial(
         _chunk_loop,
-        num_chunks=num_chunks,
+        num_chunks=valid_chunks(frame_valid, chunk_frames),
         total_chunks=num_frames // chunk_frames,
         differentiable=differentiable,
     )
-
-    def chunk(i):
-        start = i * chunk_frames
-        keys = jax.lax.dynamic_slice_in_dim(memory_keys, start, chunk_frames, axis=1)
-        values = jax.lax.dynamic_slice_in_dim(memory_values, start, chunk_frames, axis=1)
-        valid = jax.lax.dynamic_slice_in_dim(frame_valid, start, chunk_frames)
-        keys = keys.reshape(num_objects, chunk_frames * positions, -1)
-        values = values.reshape(num_objects, chunk_frames * positions, value_dim)
-        scores = affinity(keys, query_keys, similarity)
-        valid = jnp.repeat(valid, positions)
-        # Zero the values of invalid slots too: 0 weight times a stale non-finite value is still NaN.
-        values = jnp.where(valid[:, None], values, 0)
-        return jnp.where(valid[:, None], scores, -jnp.inf), values
+    chunk = functools.partial(
+        chunk_scores, memory_keys, memory_values, frame_valid, query_keys, chunk_frames, similarity
+    )
 
     if top_k:
         flat_values = memory_values.reshape(num_objects, num_frames * positions, value_dim)
@@ -116,27 +104,64 @@ def read_chunked(
         )
 
     def body(state):
-        i, running_max, running_sum, accumulator = state
-        scores, values = chunk(i)
-        new_max = jnp.maximum(running_max, jnp.max(scores, axis=-2))
-        # A chunk whose frames are all invalid leaves -inf maxima; shift by 0 there to avoid inf - inf.
-        shift = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
-        weights = jnp.exp(scores - shift[..., None, :])
-        rescale = jnp.exp(running_max - shift)
-        running_sum = running_sum * rescale + jnp.sum(weights, axis=-2)
-        accumulator = accumulator * rescale[..., None] + jnp.einsum(
-            "onm,onv->omv", weights, values.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST
-        )
-        return i + 1, new_max, running_sum, accumulator
+        i, *softmax = state
+        return (i + 1, *online_softmax_update(softmax, *chunk(i)))
 
-    init = (
-        jnp.int32(0),
+    _, _, total, accumulator = loop(
+        body, (jnp.int32(0), *online_softmax_init(query_keys, memory_values))
+    )
+    return accumulator / total[..., None]
+
+
+def valid_chunks(frame_valid, chunk_frames: int):
+    """The number of chunks up to the last valid frame (valid frames are a prefix in the bank, but
+    any pattern is read correctly: invalid frames inside the visited chunks are masked)."""
+    last_valid = jnp.max(jnp.where(frame_valid, jnp.arange(frame_valid.shape[0]), -1))
+    return (last_valid + chunk_frames) // chunk_frames
+
+
+def chunk_scores(memory_keys, memory_values, frame_valid, query_keys, chunk_frames, similarity, i):
+    """Chunk i of the memory: (scores [O, n, M] float32 with -inf at invalid frames, values [O, n, Dv]
+    with 0 there), n = chunk_frames * positions."""
+    num_objects, _, positions, value_dim = memory_values.shape
+    start = i * chunk_frames
+    keys = jax.lax.dynamic_slice_in_dim(memory_keys, start, chunk_frames, axis=1)
+    values = jax.lax.dynamic_slice_in_dim(memory_values, start, chunk_frames, axis=1)
+    valid = jax.lax.dynamic_slice_in_dim(frame_valid, start, chunk_frames)
+    keys = keys.reshape(num_objects, chunk_frames * positions, -1)
+    values = values.reshape(num_objects, chunk_frames * positions, value_dim)
+    scores = affinity(keys, query_keys, similarity)
+    valid = jnp.repeat(valid, positions)
+    # Zero the values of invalid slots too: 0 weight times a stale non-finite value is still NaN.
+    values = jnp.where(valid[:, None], values, 0)
+    return jnp.where(valid[:, None], scores, -jnp.inf), values
+
+
+def online_softmax_init(query_keys, memory_values):
+    """(running max, running sum, accumulator) before any memory position was seen."""
+    num_objects, value_dim = memory_values.shape[0], memory_values.shape[-1]
+    num_queries = query_keys.shape[-2]
+    return (
         jnp.full((num_objects, num_queries), -jnp.inf, jnp.float32),
         jnp.zeros((num_objects, num_queries), jnp.float32),
         jnp.zeros((num_objects, num_queries, value_dim), jnp.float32),
     )
-    _, _, total, accumulator = loop(body, init)
-    return accumulator / total[..., None]
+
+
+def online_softmax_update(softmax_state, scores, values):
+    """Adds memory positions (scores [O, n, M], values [O, n, Dv]) to a running softmax-weighted
+    sum; accumulator / running sum is the read over every position added so far."""
+    running_max, running_sum, accumulator = softmax_state
+    new_max = jnp.maximum(running_max, jnp.max(scores, axis=-2))
+    # Positions that are all invalid leave -inf maxima; shift by 0 there to avoid inf - inf.
+    shift = jnp.where(jnp.isfinite(new_max), new_max, 0.0)
+    weights = jnp.exp(scores - shift[..., None, :])
+    rescale = jnp.exp(running_max - shift)
+    running_sum = running_sum * rescale + jnp.sum(weights, axis=-2)
+    accumulator = accumulator * rescale[..., None] + jnp.einsum(
+        "onm,onv->omv", weights, values.astype(jnp.float32), precision=jax.lax.Precision.HIGHEST
+    )
+    return new_max, running_sum, accumulator
 
 
 def _chunk_loop(body, init, num_chunks, total_chunks: int, differentiable: bool):
