@@ -254,24 +254,9 @@ def read_bank(bank: MemoryBank, query_key, read):
 def read_bank_counting_usage(bank: MemoryBank, query_key, config: MemoryConfig):
     """The long-term read: bank and store in one softmax; returns (readout, bank with usage).
     Streamed chunk by chunk like the default read (the top-k read materialises the affinity)."""
+    args = (bank.keys, bank.values, bank.valid, bank.long_term, query_key[None], config.similarity)
     if config.top_k:
-        readout, store = read_with_usage(
-            bank.keys,
-            bank.values,
-            bank.valid,
-            bank.long_term,
-            query_key[None],
-            config.similarity,
-            config.top_k,
-        )
+        readout, store = read_with_usage(*args, config.top_k)
     else:
-        readout, store = read_with_usage_streaming(
-            bank.keys,
-            bank.values,
-            bank.valid,
-            bank.long_term,
-            query_key[None],
-            config.similarity,
-            config.chunk_frames,
-        )
+        readout, store = read_with_usage_streaming(*args, config.chunk_frames)
     return readout, bank._replace(long_term=store)
