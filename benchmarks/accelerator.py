@@ -83,12 +83,10 @@ def _memory_config(chunk_frames: int) -> MemoryConfig:
     return MemoryConfig(chunk_frames=chunk_frames, mem_every=1)
 
 
-def _abstract_inputs(stepper, variables, videos, height, width, objects):
-    """ShapeDtypeStructs of the step's inputs (nothing allocated: for lowering only)."""
+def abstract_step_inputs(stepper, variables, videos, height, width, objects):
+    """(frames, state, active) as ShapeDtypeStructs: lowering the step allocates nothing."""
     frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
-    probs = jax.ShapeDtypeStruct((videos, height, width, stepper.num_slots), jnp.float32)
-    valid = jax.ShapeDtypeStruct((videos, objects), jnp.bool_)
-    state = jax.eval_shape(stepper.core.start, variables, frames, probs, valid)
+    state = stepper.state_shape(variables, videos, height, width, objects)
     return frames, state, jax.ShapeDtypeStruct((videos,), jnp.bool_)
 
 
@@ -98,8 +96,8 @@ def read_cost_model(model_config, variables, height, width, chunk_frames) -> tup
     counts = []
     for chunk in (chunk_frames, 2 * chunk_frames):
         stepper = BatchedStepper(model_config, _memory_config(chunk))
-        inputs = _abstract_inputs(stepper, variables, 1, height, width, 2)
-        counts.append(_flops(stepper.step.lower(variables, inputs[0], inputs[1], inputs[2])))
+        inputs = abstract_step_inputs(stepper, variables, 1, height, width, 2)
+        counts.append(_flops(stepper.step.lower(variables, *inputs)))
     chunk = counts[1] - counts[0]
     return counts[0] - chunk, chunk
 

@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks.accelerator import (
     MODELS,
-    _abstract_inputs,
     _flops,
     _memory_config,
+    abstract_step_inputs,
     read_cost_model,
 )
 from stm_jax.inference.batched import BatchedStepper
@@ -50,6 +50,6 @@ def test_flops_of_a_step_count_every_memory_chunk():
     assert rest > 0 and chunk > 0
     stepper = BatchedStepper(model_config, _memory_config(40))
     whole = _flops(
-        stepper.step.lower(variables, *_abstract_inputs(stepper, variables, 1, 48, 64, 2))
+        stepper.step.lower(variables, *abstract_step_inputs(stepper, variables, 1, 48, 64, 2))
     )
     assert rest + 10 * chunk == pytest.approx(whole, rel=1e-4)

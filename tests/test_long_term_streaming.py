@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.accelerator import abstract_step_inputs
 from stm_jax.inference.batched import BatchedStepper
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.memory.long_term import init_store, read_with_usage, read_with_usage_streaming
@@ -69,12 +70,8 @@ def _step_temp_bytes(eviction, height, width):
     )
     variables = init_variables(jax.random.key(0), model_config)
     stepper = BatchedStepper(model_config, MemoryConfig(eviction=eviction))
-    frames = jax.ShapeDtypeStruct((1, height, width, 3), jnp.uint8)
-    probs = jax.ShapeDtypeStruct((1, height, width, stepper.num_slots), jnp.float32)
-    valid = jax.ShapeDtypeStruct((1, 2), jnp.bool_)
-    state = jax.eval_shape(stepper.core.start, variables, frames, probs, valid)
-    active = jax.ShapeDtypeStruct((1,), jnp.bool_)
-    compiled = stepper.step.lower(variables, frames, state, active).compile()
+    inputs = abstract_step_inputs(stepper, variables, 1, height, width, 2)
+    compiled = stepper.step.lower(variables, *inputs).compile()
     return compiled.memory_analysis().temp_size_in_bytes
 
 

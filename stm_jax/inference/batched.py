@@ -63,9 +63,10 @@ class BatchedStepper:
     def num_slots(self) -> int:
         return self.model_config.num_slots
 
-    def empty(self, variables, videos: int, height: int, width: int, objects: int) -> VideoState:
-        """A state of `videos` free slots (empty banks, no valid object) for one bucket shape."""
-        # Tracing the model for the state's shapes costs ~50 ms: once per bucket shape is enough.
+    def state_shape(self, variables, videos: int, height: int, width: int, objects: int):
+        """The state's shapes and dtypes (jax.ShapeDtypeStruct leaves) for one bucket shape, e.g. to
+        lower the step without allocating a state. Tracing the model for them costs ~50 ms, so they
+        are kept per bucket shape."""
         key = (videos, height, width, objects, jax.tree.structure(variables))
         if key not in self._state_shapes:
             frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
@@ -74,7 +75,11 @@ class BatchedStepper:
             self._state_shapes[key] = jax.eval_shape(
                 self.core.start, variables, frames, probs, valid
             )
-        shape = self._state_shapes[key]
+        return self._state_shapes[key]
+
+    def empty(self, variables, videos: int, height: int, width: int, objects: int) -> VideoState:
+        """A state of `videos` free slots (empty banks, no valid object) for one bucket shape."""
+        shape = self.state_shape(variables, videos, height, width, objects)
         state = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
         frame_index = jnp.full(shape.bank.frame_index.shape, -1, jnp.int32)
         state = state._replace(bank=state.bank._replace(frame_index=frame_index))

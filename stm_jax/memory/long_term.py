@@ -102,7 +102,7 @@ def read_with_usage_streaming(
     Peak memory per step follows one chunk, as with the default policy, at the cost of computing
     the affinity (not the value read) twice. Same arguments and result as `read_with_usage`
     (top_k = 0); the bank's slot count must be a multiple of `chunk_frames`."""
-    num_objects, slots, positions, _ = keys.shape
+    num_objects, _, positions, _ = keys.shape
     chunk = functools.partial(
         chunk_scores, keys, values, frame_valid, query, chunk_frames, similarity
     )
