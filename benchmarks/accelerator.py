@@ -32,10 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stm_jax.inference.batched import BatchedStepper
+from stm_jax.inference.step_memory import compiled_bytes, step_inputs
+from stm_jax.inference.stepper import Stepper
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
-from stm_jax.model.stm import init_variables
+from stm_jax.model.family import init_variables
 
 # Dense bf16 peak TFLOP/s by device kind (vendor data sheets, without sparsity).
 PEAK_BF16_TFLOPS = {
@@ -62,7 +63,7 @@ def device_peak(device, override: float) -> float | None:
     return next((peak for name, peak in PEAK_BF16_TFLOPS.items() if name in kind), None)
 
 
-def _flops(stage) -> float:
+def flops(stage) -> float:
     """XLA's FLOP count of a lowered or compiled computation."""
     analysis = stage.cost_analysis()
     if isinstance(analysis, list):
@@ -74,20 +75,11 @@ def _memory_bytes(device, compiled) -> tuple[float, str]:
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if stats and "peak_bytes_in_use" in stats:
         return float(stats["peak_bytes_in_use"]), "allocator peak"
-    m = compiled.memory_analysis()
-    total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-    return float(total - m.alias_size_in_bytes), "XLA analysis"
+    return float(compiled_bytes(compiled)), "XLA analysis"
 
 
 def _memory_config(chunk_frames: int) -> MemoryConfig:
     return MemoryConfig(chunk_frames=chunk_frames, mem_every=1)
-
-
-def abstract_step_inputs(stepper, variables, videos, height, width, objects):
-    """(frames, state, active) as ShapeDtypeStructs: lowering the step allocates nothing."""
-    frames = jax.ShapeDtypeStruct((videos, height, width, 3), jnp.uint8)
-    state = stepper.state_shape(variables, videos, height, width, objects)
-    return frames, state, jax.ShapeDtypeStruct((videos,), jnp.bool_)
 
 
 def read_cost_model(model_config, variables, height, width, chunk_frames) -> tuple[float, float]:
@@ -95,9 +87,9 @@ def read_cost_model(model_config, variables, height, width, chunk_frames) -> tup
     from XLA's counts of the step lowered with chunks of c and 2c frames (see the docstring)."""
     counts = []
     for chunk in (chunk_frames, 2 * chunk_frames):
-        stepper = BatchedStepper(model_config, _memory_config(chunk))
-        inputs = abstract_step_inputs(stepper, variables, 1, height, width, 2)
-        counts.append(_flops(stepper.step.lower(variables, *inputs)))
+        stepper = Stepper(model_config, _memory_config(chunk))
+        inputs = step_inputs(stepper, variables, 1, height, width, 2)
+        counts.append(flops(stepper.step.lower(variables, *inputs)))
     chunk = counts[1] - counts[0]
     return counts[0] - chunk, chunk
 
@@ -111,7 +103,7 @@ def run_row(model_config, dtype, videos, args, variables, cost):
     """Times `args.frames` steps of `videos` slots; returns a dict of the row's numbers."""
     config = dataclasses.replace(model_config, dtype=dtype)
     memory_config = _memory_config(args.chunk_frames)
-    stepper = BatchedStepper(config, memory_config)
+    stepper = Stepper(config, memory_config)
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (videos, args.height, args.width, 3), np.uint8)
     labels = np.zeros((args.height, args.width), np.uint8)
@@ -153,11 +145,12 @@ def run_row(model_config, dtype, videos, args, variables, cost):
         "memory_frames": f"{first}-{last - 1}",
         "memory_gib": memory / 2**30,
         "memory_source": memory_source,
+        "xla_gib": compiled_bytes(step) / 2**30,
         "compile_s": compile_s,
     }
 
 
-def _out_of_memory(error: Exception) -> bool:
+def out_of_memory(error: Exception) -> bool:
     text = str(error)
     return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
 
@@ -199,7 +192,7 @@ def main(argv=None):
         try:
             r = run_row(model_config, dtype, videos, args, variables, cost)
         except Exception as error:  # only running out of device memory is expected
-            if not _out_of_memory(error):
+            if not out_of_memory(error):
                 raise
             print(f"| {dtype} | {videos} | out of device memory | | | | | | | |", flush=True)
             jax.clear_caches()

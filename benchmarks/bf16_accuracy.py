@@ -17,8 +17,8 @@ import numpy as np
 from stm_jax.checkpoint_io import load_trained_model
 from stm_jax.data.synthetic import make_synthetic_video
 from stm_jax.evaluation.davis import score_sequence_arrays
-from stm_jax.inference.batched import BatchedStepper
 from stm_jax.inference.scheduler import VideoTask, segment_tasks
+from stm_jax.inference.stepper import Stepper
 from stm_jax.jobs.demo import SHIPPED_CHECKPOINT
 from stm_jax.memory.config import MemoryConfig
 
@@ -26,7 +26,7 @@ MEMORY = MemoryConfig(mem_every=3, capacity=12)
 
 
 def segment_all(config, variables, videos, videos_per_step):
-    stepper = BatchedStepper(config, MEMORY)
+    stepper = Stepper(config, MEMORY)
     tasks = [
         VideoTask(i, list(v.frames), v.labels[0], int(v.labels[0].max()))
         for i, v in enumerate(videos)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class TimedStepper:
-    """Wraps a BatchedStepper: every call waited for, its duration summed."""
+    """Wraps a Stepper: every call waited for, its duration summed."""
 
     def __init__(self, stepper):
         self.stepper, self.seconds, self.num_slots = stepper, 0.0, stepper.num_slots

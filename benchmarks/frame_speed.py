@@ -12,12 +12,12 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
+from stm_jax.inference.stream import VideoStream
 from stm_jax.inference.whole_video import labels_to_probs
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
@@ -25,14 +25,12 @@ from tests.parity_utils import make_reference, random_video, to_torch_frame
 
 
 def time_ours(config, variables, frames, labels, num_objects):
-    stepper = FrameStepper(config, MemoryConfig())
-    state = stepper.init(
-        variables, frames[0], labels_to_probs(labels, 11), jnp.ones(num_objects, bool)
-    )
+    stream = VideoStream(Stepper(config, MemoryConfig()), variables)
+    stream.start(frames[0], labels, num_objects)
     times = []
     for frame in frames[1:]:
         start = time.perf_counter()
-        probs, state = stepper.step(variables, frame, state)
+        probs = stream.step(frame)
         jax.block_until_ready(probs)
         times.append(time.perf_counter() - start)
     return times

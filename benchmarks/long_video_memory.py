@@ -14,14 +14,13 @@ import resource
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from stm_jax.inference.step import FrameStepper
-from stm_jax.inference.whole_video import labels_to_probs
+from stm_jax.inference.stepper import Stepper
+from stm_jax.inference.stream import VideoStream
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
-from stm_jax.model.stm import init_variables
+from stm_jax.model.family import init_variables
 from tests.parity_utils import random_video
 
 
@@ -50,23 +49,21 @@ def main():
     config = ModelConfig(backbone=args.backbone)
     variables = init_variables(jax.random.key(0), config)
     memory = MemoryConfig(capacity=args.capacity)
-    stepper = FrameStepper(config, memory)
+    stream = VideoStream(Stepper(config, memory), variables)
     frames, labels = random_video(10, args.height, args.width, args.objects, seed=0)
-    state = stepper.init(
-        variables, frames[0], labels_to_probs(labels, 11), jnp.ones(args.objects, bool)
-    )
+    stream.start(frames[0], labels, args.objects)
     print(
         f"{args.frames} frames at {args.height}x{args.width}, {args.backbone}, {args.objects} objects, "
         f"capacity {args.capacity} (full after frame {args.capacity * memory.mem_every})"
     )
     start, seen = time.perf_counter(), {}
     for t in range(1, args.frames):
-        probs, state = stepper.step(variables, frames[t % len(frames)], state)
+        probs = stream.step(frames[t % len(frames)])
         np.asarray(probs)  # what a real run does with each frame: bring it to the host
         if t + 1 in reports:
             peak, current = rss_mib()
             seen[t + 1] = peak
-            held = int(np.sum(np.asarray(state.bank.frame_index) >= 0))
+            held = int(np.sum(np.asarray(stream.state.video.bank.frame_index) >= 0))
             print(
                 f"frame {t + 1:6d}: peak RSS {peak:8.1f} MiB, current {current:8.1f} MiB, "
                 f"frames in memory {held}, {(t + 1) / (time.perf_counter() - start):.1f} frames/s"

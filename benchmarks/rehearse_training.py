@@ -8,11 +8,9 @@
    and a YouTube-VOS train tree (720p) with real-data awkwardness: videos whose only object is tiny in
    every frame, objects appearing late, ids that meta.json does not list, frames without a PNG
    (`stm_jax.data.awkward_trees`).
-3. Before-the-fix reference: one dry-run step of stage 1 with the new layers left at the old He
-   fan-out init (what stm_jax did before the init rule), to print its first loss and saturation.
-4. Stage 1: `configs/pretrain_static.py` as shipped (ResNet-50, 384 crops, batch 4, Adam 1e-5) from the
+3. Stage 1: `configs/pretrain_static.py` as shipped (ResNet-50, 384 crops, batch 4, Adam 1e-5) from the
    `.pth`; only the data roots and the number of steps are set.
-5. Stage 2: `configs/main_davis_ytvos.py` as shipped (DAVIS 0.08 / YouTube-VOS 0.92, default data
+4. Stage 2: `configs/main_davis_ytvos.py` as shipped (DAVIS 0.08 / YouTube-VOS 0.92, default data
    policy, curriculum), from stage 1; data roots, steps, and eval off are set.
 Prints the health reports and the losses of both stages and writes them to OUT/summary.json.
 Measured on 2 shared CPU cores: see docs/reproducing.md.
@@ -40,7 +38,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="/tmp/stm_rehearsal")
     parser.add_argument("--stage1-steps", type=int, default=5)
     parser.add_argument("--stage2-steps", type=int, default=10)
-    parser.add_argument("--skip-before", action="store_true", help="no before-the-fix dry run")
     args = parser.parse_args(argv)
 
     import jax
@@ -56,7 +53,6 @@ def main(argv=None) -> dict:
     from stm_jax.convert.calibrated_resnet import save_calibrated_resnet
     from stm_jax.data import awkward_trees
     from stm_jax.jobs import train as train_job
-    from stm_jax.training import init as init_module
 
     start = time.perf_counter()
     timings = {}
@@ -82,18 +78,6 @@ def main(argv=None) -> dict:
         return train_job.run(c, str(workdir))
 
     summary = {}
-    if not args.skip_before:
-        t0 = time.perf_counter()
-        print("=== before the fix: stage 1, new layers at He fan-out (the old init), 1 step ===")
-        rule = init_module.apply_init_rule
-        init_module.apply_init_rule = lambda *a, **k: []
-        try:
-            before = stage1(1, out / "before_fix", dry_run=1)
-        finally:
-            init_module.apply_init_rule = rule
-        summary["before_fix"] = {"first_loss": before["loss"], "reports": before["health_reports"]}
-        timings["before_fix_s"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     print(f"=== stage 1: configs/pretrain_static.py, {args.stage1_steps} updates ===")
     result1 = stage1(args.stage1_steps, out / "stage1")
@@ -120,9 +104,6 @@ def main(argv=None) -> dict:
     summary["timings"] = timings
 
     print("\n=== rehearsal summary ===")
-    if "before_fix" in summary:
-        print(f"before the fix, stage 1 first loss: {summary['before_fix']['first_loss']:.4f}")
-        print("\n".join(summary["before_fix"]["reports"][:1]))
     for stage in ("stage1", "stage2"):
         losses = ", ".join(f"{loss:.4f}" for _, loss in summary[stage]["losses"])
         print(f"{stage} losses (steps 1..): {losses}")

@@ -145,10 +145,39 @@ def time_jax(
     return result
 
 
+def torch_clip(batch: dict, index: int, num_slots: int, device="cpu") -> tuple:
+    """Clip `index` of a batch as the PyTorch reference takes it: (frames [3, 3, H, W] in [0, 1],
+    masks [3, K, H, W], labels [3, H, W], number of objects), on `device`."""
+    import torch
+
+    frames = torch.from_numpy(batch["frames"][index]).float().div(255).permute(0, 3, 1, 2)
+    masks = torch.from_numpy(batch["masks"][index]).permute(0, 3, 1, 2)  # [T, O+1, H, W]
+    labels = torch.from_numpy(batch["labels"][index]).long()
+    objects = masks.shape[1] - 1
+    full = torch.zeros(3, num_slots, *masks.shape[2:])
+    full[:, : objects + 1] = masks
+    return frames.to(device), full.to(device), labels.to(device), objects
+
+
+def torch_clip_loss(model, frames, full, labels, objects):
+    """The reference's training loss of one 3-frame clip: frame 1 memorised with its ground
+    truth, frame 2 segmented and memorised with its detached soft output, frame 3 segmented;
+    cross-entropy of frames 2 and 3."""
+    import torch
+    import torch.nn.functional as F
+
+    keys, values = model.memorize(frames[0:1], full[0:1], objects)
+    logit1 = model.segment(frames[1:2], keys, values, objects)
+    probs = F.softmax(logit1, dim=1).detach()
+    k1, v1 = model.memorize(frames[1:2], probs, objects)
+    keys, values = torch.cat([keys, k1], dim=3), torch.cat([values, v1], dim=3)
+    logit2 = model.segment(frames[2:3], keys, values, objects)
+    return F.cross_entropy(logit1, labels[1:2]) + F.cross_entropy(logit2, labels[2:3])
+
+
 def time_torch(backbone: str, num_slots: int, batch: dict, steps: int, warmup: int) -> dict:
     """The PyTorch reference step on one clip (batch element 0): seconds per step, peak RSS."""
     import torch
-    import torch.nn.functional as F
 
     from tests.torch_stm_reference import STM
 
@@ -158,23 +187,11 @@ def time_torch(backbone: str, num_slots: int, batch: dict, steps: int, warmup: i
     model = STM(backbone=backbone, num_slots=num_slots)
     model.eval()  # frozen BN; all parameters still trained
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
-    frames = torch.from_numpy(batch["frames"][0]).float().div(255).permute(0, 3, 1, 2)
-    masks = torch.from_numpy(batch["masks"][0]).permute(0, 3, 1, 2)  # [T, O+1, H, W]
-    labels = torch.from_numpy(batch["labels"][0]).long()
-    objects = masks.shape[1] - 1
-    full = torch.zeros(3, num_slots, *masks.shape[2:])
-    full[:, : objects + 1] = masks
+    clip = torch_clip(batch, 0, num_slots)
 
     def one_step():
         optimizer.zero_grad()
-        keys, values = model.memorize(frames[0:1], full[0:1], objects)
-        logit1 = model.segment(frames[1:2], keys, values, objects)
-        probs = F.softmax(logit1, dim=1).detach()
-        k1, v1 = model.memorize(frames[1:2], probs, objects)
-        keys, values = torch.cat([keys, k1], dim=3), torch.cat([values, v1], dim=3)
-        logit2 = model.segment(frames[2:3], keys, values, objects)
-        loss = F.cross_entropy(logit1, labels[1:2]) + F.cross_entropy(logit2, labels[2:3])
-        loss.backward()
+        torch_clip_loss(model, *clip).backward()
         optimizer.step()
 
     result = _timed_steps(one_step, steps, 1 + warmup)

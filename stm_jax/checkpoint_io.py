@@ -19,6 +19,7 @@ a deleted file) is skipped with a warning for the newest intact one, for inferen
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import jax
@@ -28,6 +29,20 @@ import orbax.checkpoint as ocp
 from stm_jax.checkpoint_fallback import check_same_model, move_aside, newest_intact
 from stm_jax.cli_errors import MissingFileError
 from stm_jax.model.config import ModelConfig
+
+
+class _DropReadOnlyNotes(logging.Filter):
+    """Orbax warns (through absl's logger) on every read-only CheckpointManager, which is how
+    inference opens checkpoints: expected, so not printed, for the CLI and the Python API alike."""
+
+    NOISE = ("read_only=True", "Given directory is read only")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
+logging.getLogger("absl").addFilter(_DropReadOnlyNotes())
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"  # the separate best-step manager of older runs; read, no longer written
@@ -262,12 +277,35 @@ def load_trained_model_and_meta(path, which: str = "best") -> tuple[ModelConfig,
     read = lambda d, s: _read_items(d, s, ("state", "batch_stats", "meta"))  # noqa: E731
     _, _, items = newest_intact(candidate_steps(path, which), read)
     meta = dict(items["meta"])
+    check_trained_entries(path, meta)
     config = ModelConfig.from_config(meta["model"])
     variables = {
         "params": _to_numpy(items["state"]["params"]),
         "batch_stats": _to_numpy(items["batch_stats"]),
     }
     return config, variables, meta
+
+
+def check_trained_entries(path, meta: dict) -> None:
+    """Every registry entry a checkpoint was trained with (family, backbones, memory read and
+    policy) must be registered in this process: a plugin it was trained with must be loaded."""
+    from stm_jax.memory.policy import POLICIES
+    from stm_jax.memory.similarity import SIMILARITIES
+    from stm_jax.model.backbone import BACKBONES
+    from stm_jax.model.family import FAMILIES
+    from stm_jax.plugins import check_checkpoint_entries
+
+    saved = dict(meta.get("config") or {})
+    saved["model"] = {**(saved.get("model") or {}), **(meta.get("model") or {})}
+    saved["plugins"] = meta.get("plugins") or saved.get("plugins") or ""
+    fields = {
+        ("model", "family"): FAMILIES,
+        ("model", "backbone"): BACKBONES,
+        ("model", "value_backbone"): BACKBONES,
+        ("memory", "similarity"): SIMILARITIES,
+        ("memory", "eviction"): POLICIES,
+    }
+    check_checkpoint_entries(path, saved, fields)
 
 
 def read_meta(path, which: str = "best") -> dict:

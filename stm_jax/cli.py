@@ -2,6 +2,7 @@
 
 * An unknown config field, a value of the wrong type or a missing config file is reported in one line
   with exit code 2 (absl/ml_collections would print a traceback or exit 1).
+* `--config.plugins=...` modules are imported before the config file is read.
 * Library INFO logs (orbax, absl, jax's "Unable to initialize backend 'tpu'") are hidden unless the
   user passes absl's `--verbosity=0` (INFO) or higher.
 """
@@ -24,15 +25,9 @@ from stm_jax.cli_errors import (
     pop_debug_switch,
 )
 
+# Orbax's notes on read-only checkpoint managers are dropped where they are opened
+# (stm_jax/checkpoint_io.py), for the Python API too.
 QUIET_LOGGERS = ("jax", "jax._src.xla_bridge", "orbax", "absl")
-# Orbax warns on every read-only CheckpointManager (how inference opens checkpoints): not news.
-_ORBAX_NOISE = ("read_only=True", "Given directory is read only")
-
-
-class _DropOrbaxReadOnlyNotes(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(noise in message for noise in _ORBAX_NOISE)
 
 
 def quiet_library_logs() -> None:
@@ -42,7 +37,6 @@ def quiet_library_logs() -> None:
     absl_logging.set_verbosity(absl_logging.WARNING)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    absl_logging.get_absl_handler().addFilter(_DropOrbaxReadOnlyNotes())
 
 
 def unknown_field_message(raw: str, argv: list[str]) -> str:
@@ -98,6 +92,11 @@ def loaded_config(config):
 def run_cli(main) -> None:
     """Runs main(argv) like absl's app.run, with the behaviour described in the module docstring."""
     sys.argv = pop_debug_switch(sys.argv)
+    # Plugins first: their registry entries (and loss / policy options) exist when the config file
+    # is read and its overrides are parsed.
+    from stm_jax.plugins import load_plugins, plugins_from_argv
+
+    exit_on_user_error(load_plugins, plugins_from_argv(sys.argv))
 
     def guarded(argv):
         quiet_library_logs()

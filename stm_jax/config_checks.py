@@ -1,18 +1,21 @@
-"""Range checks of the config values every job reads, before any work starts.
+"""Range and name checks of the config values every job reads, before any work starts.
 
 `check_config(config)` raises `ConfigError` naming the field, the bad value and the allowed range.
 Only fields present in the config are checked, so every job's config passes through the same check.
+Names are checked against the registries (`stm_jax.registry`), so an entry a plugin registers is
+accepted and a typo is one line with "did you mean".
 """
 
 from __future__ import annotations
 
 from stm_jax.cli_errors import ConfigError
-from stm_jax.memory.config import EVICTION_POLICIES
+from stm_jax.data.registry import DATASETS
+from stm_jax.memory.policy import POLICIES
 from stm_jax.memory.similarity import SIMILARITIES
+from stm_jax.model.backbone import BACKBONES
 from stm_jax.model.config import DTYPES
-from stm_jax.model.resnet import BACKBONES
-
-LAYOUTS = ("davis", "folder")
+from stm_jax.model.family import FAMILIES
+from stm_jax.registry import Registry, UnknownNameError
 
 # (section, field): minimum value (inclusive).
 MINIMUMS = {
@@ -21,21 +24,25 @@ MINIMUMS = {
     ("memory", "chunk_frames"): 1,
     ("memory", "top_k"): 0,
     ("model", "max_objects"): 1,
-    ("model", "key_dim"): 1,
-    ("model", "value_dim"): 1,
-    ("model", "decoder_dim"): 1,
+    ("model", "key_dim"): 0,
+    ("model", "value_dim"): 0,
+    ("model", "decoder_dim"): 0,
     ("", "num_devices"): 0,
     ("inference", "videos_per_step"): 0,
     ("inference", "prefetch"): 0,
     ("inference", "decode_threads"): 1,
 }
-# The allowed names come from the libraries' registries, so a new similarity is accepted here too.
-CHOICES = {
-    ("model", "backbone"): tuple(BACKBONES),
-    ("model", "dtype"): tuple(DTYPES),
-    ("memory", "similarity"): tuple(SIMILARITIES),
-    ("memory", "eviction"): EVICTION_POLICIES,
+CHOICES = {("model", "dtype"): tuple(DTYPES)}
+# (section, field) -> the registry its value names; '' (the family's default) is allowed where the
+# field has one.
+REGISTRY_FIELDS: dict[tuple[str, str], Registry] = {
+    ("model", "family"): FAMILIES,
+    ("model", "backbone"): BACKBONES,
+    ("model", "value_backbone"): BACKBONES,
+    ("memory", "similarity"): SIMILARITIES,
+    ("memory", "eviction"): POLICIES,
 }
+SEGMENTING_JOBS = ("segment", "evaluate", "demo")
 
 
 def _get(config, section: str, field: str):
@@ -45,8 +52,13 @@ def _get(config, section: str, field: str):
     return holder.get(field)
 
 
-def check_config(config) -> None:
-    """Raises ConfigError for the first out-of-range or unknown value (naming the flag to fix)."""
+def check_config(config, registries: dict | None = None) -> None:
+    """Raises ConfigError for every out-of-range or unknown value (naming the flag to fix).
+
+    Args:
+      config: the job's config.
+      registries: more (section, field) -> Registry checks (the jobs add `train.loss`).
+    """
     problems = []
     for (section, field), minimum in MINIMUMS.items():
         value = _get(config, section, field)
@@ -61,10 +73,17 @@ def check_config(config) -> None:
         value = _get(config, section, field)
         if value is not None and value not in allowed:
             problems.append(f"{section}.{field}={value!r} must be one of {', '.join(allowed)}")
-    if config.get("job") in ("segment", "evaluate", "demo") and "data" in config:
-        layout = _get(config, "data", "layout")
-        if layout is not None and layout not in LAYOUTS:
-            problems.append(f"data.layout={layout!r} must be one of {', '.join(LAYOUTS)}")
+    checks = {**REGISTRY_FIELDS, **(registries or {})}
+    if config.get("job") in SEGMENTING_JOBS and "data" in config:
+        checks[("data", "layout")] = DATASETS
+    for (section, field), registry in checks.items():
+        value = _get(config, section, field)
+        if value in (None, ""):
+            continue
+        try:
+            registry.get(value, f"{section}.{field}")
+        except UnknownNameError as error:
+            problems.append(str(error))
     if problems:
         fixes = "; ".join(problems)
         raise ConfigError(f"bad config value: {fixes}. Fix it with --config.<field>=<value>.")

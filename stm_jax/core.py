@@ -1,23 +1,25 @@
-"""The per-frame STM core: the one place where frames, the network and the memory bank meet.
+"""The per-frame core: the one place where frames, the network and the memory bank meet.
 
-Inference (`stm_jax.inference.step`) and the training forward (`stm_jax.training.forward`) are both
-this loop, with a leading batch axis B on every array and on the state:
+Inference (`stm_jax.inference.stepper`) and the training forward (`stm_jax.training.forward`) are
+both this loop, with a leading batch axis B on every array and on the state:
 
-    state = core.start(variables, frames_0, probs_0, object_valid)        # frame 0 into memory
+    state = core.start(variables, frames_0, probs_0, object_valid)          # frame 0 into memory
     for t in 1, 2, ...:
-        logits = core.predict(variables, frames_t, state)                 # query, read, decode, merge
-        probs = softmax(logits)                      (inference may inject late objects here)
-        state = core.memorize(variables, frames_t, probs, state)          # commit rule, new temp slot
+        logits, state, query = core.predict(variables, frames_t, state)     # query, read, decode
+        probs = softmax(logits)                        (inference may inject late objects here)
+        state = core.memorize(variables, frames_t, probs, state, query)     # commit rule, new slot
 
-so a new memory read (`stm_jax.memory.similarity`) or a new bank policy (`stm_jax.memory.bank`) is
-trained the way it is run. Inputs are uint8 frames at their own size; `model_input` scales them to
-[0, 1] and zero-pads to a multiple of 16 (spec A.1; ImageNet normalisation is the encoders' first op),
-and `predict` crops its logits back. Training crops are multiples of 16, so their padding is empty.
+so a new memory read (`stm_jax.memory.similarity`), policy (`stm_jax.memory.policy`) or model family
+(`stm_jax.model.family`) is trained the way it is run. No method drops state: `predict` returns the
+state the read changed (a policy's usage counters) and the query features, which `memorize` reuses
+when the family encodes a memory frame from them (STCN's shared keys). Inputs are uint8 frames at
+their own size; the family's `model_input` scales and zero-pads them to a multiple of 16, and
+`predict` crops its logits back. Training crops are multiples of 16, so their padding is empty.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,17 +27,16 @@ import jax.numpy as jnp
 from stm_jax.memory.bank import (
     MemoryBank,
     commit_if_memory_frame,
-    init_bank_for,
+    init_bank,
     read_bank,
-    read_bank_counting_usage,
     write_temporary,
 )
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.memory.read import make_read
 from stm_jax.model.aggregation import other_objects, soft_aggregate
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.family import get_family
 from stm_jax.model.padding import Padding
-from stm_jax.model.stm import STM
 
 
 class VideoState(NamedTuple):
@@ -46,10 +47,13 @@ class VideoState(NamedTuple):
     next_frame: jax.Array  # [] int32: index of the next frame to memorise
 
 
-def model_input(frames, padding: Padding):
-    """uint8 [..., H, W, 3] -> float32 in [0, 1], zero-padded to a multiple of 16 (padding = black,
-    as the official code pads before normalising)."""
-    return padding.pad(frames.astype(jnp.float32) / 255.0)
+class Prediction(NamedTuple):
+    """`Core.predict`'s result: logits [B, H, W, K] float32 (softmax over K gives the
+    probabilities), the state after the read, and the query features of the frame."""
+
+    logits: jax.Array
+    state: VideoState
+    query: Any
 
 
 def _per_video(fn, *args):
@@ -63,7 +67,7 @@ class Core:
     """The per-frame functions for one model and one memory configuration (all pure, jit-able).
 
     Args:
-      model_config: the architecture.
+      model_config: the architecture (its family's module does the encoding and decoding).
       memory_config: the read and the bank policy.
       differentiable: training: the read supports reverse-mode gradients.
     """
@@ -73,41 +77,59 @@ class Core:
     ):
         self.model_config = model_config
         self.memory_config = memory_config
-        self.model = STM(model_config)
+        self.family = get_family(model_config)
+        self.module = self.family.module()
         self.read = make_read(memory_config, differentiable)
 
-    def encode_memory(self, variables, frames, probs, object_valid, padding: Padding):
+    def encode_query(self, variables, frames):
+        """The query features of frames uint8 [B, H, W, 3] (the family's dict) and their padding."""
+        padding = Padding.for_size(*frames.shape[1:3])
+        x = self.family.model_input(frames, padding)
+        return self.module.apply(variables, x, method="encode_query"), padding
+
+    def encode_memory(self, variables, frames, probs, object_valid, padding, query=None):
         """Keys/values of frames from their K-slot probabilities.
 
         Args:
-          frames: uint8 [B, H, W, 3]; probs: [B, H, W, K] (soft or one-hot); object_valid [B, O].
+          frames: uint8 [B, H, W, 3]; probs: [B, H, W, K] (soft or one-hot); object_valid [B, O];
+          query: the frames' `encode_query` features, or None (the family computes what it needs).
         Returns:
-          keys [B, O, P, Dk], values [B, O, P, Dv] (P = positions of the 1/16 feature grid).
+          keys [B, Ok, P, Dk] (Ok = O, or 1 with shared keys), values [B, O, P, Dv] (P = positions
+          of the 1/16 feature grid).
         """
         num_objects = object_valid.shape[-1]
         masks = padding.pad(probs)[..., 1 : num_objects + 1]  # zero in the padding, as official
         masks = jnp.moveaxis(masks, -1, 1) * object_valid[..., None, None]
-        keys, values = self.model.apply(
+        keys, values = self.module.apply(
             variables,
-            model_input(frames, padding),
+            self.family.model_input(frames, padding),
             masks,
             other_objects(masks, object_valid),
-            method=STM.encode_memory,
+            query,
+            method="encode_memory",
         )
-        b, o = keys.shape[:2]
-        return keys.reshape(b, o, -1, keys.shape[-1]), values.reshape(b, o, -1, values.shape[-1])
+        b = keys.shape[0]
+        keys = keys.reshape(b, keys.shape[1], -1, keys.shape[-1])
+        return keys, values.reshape(b, values.shape[1], -1, values.shape[-1])
 
     def start(self, variables, frames, probs, object_valid) -> VideoState:
-        """Frame 0 with its given masks as the temporary memory slot.
+        """Frame 0 with its given masks as the temporary memory slot (pinned at the next commit).
 
         Args:
           frames: uint8 [B, H, W, 3]; probs: [B, H, W, K] one-hot; object_valid: [B, O] bool.
         """
         padding = Padding.for_size(*frames.shape[1:3])
         keys, values = self.encode_memory(variables, frames, probs, object_valid, padding)
-        _, num_objects, positions, key_dim = keys.shape
-        empty = init_bank_for(
-            self.memory_config, num_objects, positions, key_dim, values.shape[-1], keys.dtype
+        _, key_sets, positions, key_dim = keys.shape
+        num_objects = values.shape[1]
+        empty = init_bank(
+            self.memory_config,
+            key_sets,
+            num_objects,
+            positions,
+            key_dim,
+            values.shape[-1],
+            keys.dtype,
         )
         batch = frames.shape[0]
         bank = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch, *x.shape)), empty)
@@ -115,46 +137,34 @@ class Core:
         bank = bank._replace(pin_next=jnp.ones((batch,), bool))  # frame 0 is permanent
         return VideoState(bank, object_valid, jnp.ones((batch,), jnp.int32))
 
-    def predict(self, variables, frames, state: VideoState):
+    def predict(self, variables, frames, state: VideoState) -> Prediction:
         """Query encoding, memory read, decoding and soft aggregation of one frame per video.
 
         Args:
           frames: uint8 [B, H, W, 3]; state: the videos' states.
         Returns:
-          [B, H, W, K] float32 aggregated logits (softmax over K gives the probabilities).
+          The `Prediction`: aggregated logits (cropped), the state after the read, the query.
         """
-        return self.predict_with_state(variables, frames, state)[0]
-
-    def predict_with_state(self, variables, frames, state: VideoState):
-        """`predict`, also returning the state: a long-term bank counts its usage during the read
-        (otherwise the state is returned unchanged)."""
         cfg = self.model_config
-        padding = Padding.for_size(*frames.shape[1:3])
-        q_key, q_value, r3, r2 = self.model.apply(
-            variables, model_input(frames, padding), method=STM.encode_query
-        )
+        query, padding = self.encode_query(variables, frames)
+        q_key = query["key"]
         b, h, w, key_dim = q_key.shape
-        query = q_key.reshape(b, h * w, key_dim)
-        if state.bank.long_term is None:
-            readout = _per_video(lambda bank, q: read_bank(bank, q, self.read), state.bank, query)
-        else:
-            readout, bank = _per_video(
-                lambda bank, q: read_bank_counting_usage(bank, q, self.memory_config),
-                state.bank,
-                query,
-            )
-            state = state._replace(bank=bank)
-        readout = readout.reshape(b, -1, h, w, readout.shape[-1])
-        logits = self.model.apply(
-            variables, readout.astype(cfg.compute_dtype), q_value, r3, r2, method=STM.decode
+        readout, bank = _per_video(
+            lambda bank, q: read_bank(bank, q, self.memory_config, self.read),
+            state.bank,
+            q_key.reshape(b, h * w, key_dim),
         )
-        foreground = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)[..., 1]
+        readout = readout.reshape(b, -1, h, w, readout.shape[-1])
+        foreground = self.module.apply(
+            variables, readout.astype(cfg.compute_dtype), query, method="decode"
+        )
         aggregated = soft_aggregate(foreground, state.object_valid, cfg.num_slots)
-        return padding.crop(aggregated), state
+        return Prediction(padding.crop(aggregated), state._replace(bank=bank), query)
 
-    def memorize(self, variables, frames, probs, state: VideoState) -> VideoState:
+    def memorize(self, variables, frames, probs, state: VideoState, query=None) -> VideoState:
         """Commits the previous frame if it is a memory frame (`mem_every`), then stores these
-        frames, encoded with `probs` [B, H, W, K], as the temporary slot."""
+        frames, encoded with `probs` [B, H, W, K] (and their `query` features from `predict`, if
+        at hand), as the temporary slot."""
         previous = state.next_frame - 1
         bank = _per_video(
             lambda bank, index: commit_if_memory_frame(bank, index, self.memory_config),
@@ -162,7 +172,9 @@ class Core:
             previous,
         )
         padding = Padding.for_size(*frames.shape[1:3])
-        keys, values = self.encode_memory(variables, frames, probs, state.object_valid, padding)
+        keys, values = self.encode_memory(
+            variables, frames, probs, state.object_valid, padding, query
+        )
         bank = _per_video(write_temporary, bank, keys, values, state.next_frame)
         return VideoState(bank, state.object_valid, state.next_frame + 1)
 

@@ -1,8 +1,8 @@
 """`stm_jax.Segmenter`: the public Python API for streaming video object segmentation.
 
-    from stm_jax import Segmenter
+    from stm_jax import Segmenter, assets
 
-    seg = Segmenter.from_checkpoint("stm_jax/assets/synthetic_cpu", permanent_slots=4)
+    seg = Segmenter.from_checkpoint(assets.path("synthetic_cpu"), permanent_slots=4)
     labels = seg.start(frame0, mask0)          # numpy uint8 [H, W, 3] and [H, W] ids (0 = bg)
     for frame in frames:
         labels = seg.step(frame)               # [H, W] uint8 ids (or probs: return_probs=True)
@@ -10,10 +10,11 @@
     seg.correct(mask)                          # replace the last frame's result, pinned in memory
     snapshot = seg.state                       # a pytree of numpy arrays; seg.state = snapshot
 
-It is `stm_jax.inference.stream.VideoStream` — the loop the segment job runs through
-`segment_video` — plus checkpoint loading, so both give identical masks. One compiled step serves
-every frame of a given size and object-slot count. Memory settings (`MemoryConfig` fields, e.g.
-eviction='long_term', capacity, permanent_slots) are keyword overrides of `from_checkpoint`.
+It is `stm_jax.inference.stream.VideoStream` — the jobs' compiled step (`Stepper`) with one video
+slot — plus checkpoint loading, so a video gives identical masks here and in the segment job. One
+compiled step serves every frame of a given size and object-slot count. Memory settings
+(`MemoryConfig` fields, e.g. eviction='long_term', capacity, permanent_slots) are keyword overrides
+of `from_checkpoint`; the ones not given follow the model family's published protocol.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ import ml_collections
 import numpy as np
 
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
 from stm_jax.inference.stream import StreamState, VideoStream
 from stm_jax.memory.config import MemoryConfig
+from stm_jax.memory.policy import policy_option_names
 from stm_jax.model.config import ModelConfig
+from stm_jax.plugins import load_plugins
 
 __all__ = ["Segmenter"]
 
 _MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
-_MEMORY_FIELDS = {f.name for f in dataclasses.fields(MemoryConfig)}
+_MEMORY_FIELDS = {f.name for f in dataclasses.fields(MemoryConfig)} - {"options"}
 
 
 def _labels(probs) -> np.ndarray:
@@ -47,34 +50,39 @@ class Segmenter:
 
     Args:
       model_config: the architecture; variables: its weights (e.g. from `load_model`).
-      memory_config: the memory read and policy (default: `MemoryConfig()`, as the jobs).
+      memory_config: the memory read and policy: a `MemoryConfig`, or a dict of its fields (unset
+        ones follow the model family's protocol, as in the jobs).
     """
 
     def __init__(self, model_config: ModelConfig, variables, memory_config=None):
-        self.memory_config = MemoryConfig.from_config(memory_config or MemoryConfig())
-        self.stepper = FrameStepper(model_config, self.memory_config)
+        self.stepper = Stepper(model_config, memory_config or {})
+        self.memory_config = self.stepper.memory_config
         self.stream = VideoStream(self.stepper, variables)
 
     @classmethod
-    def from_checkpoint(cls, path, **overrides) -> Segmenter:
+    def from_checkpoint(cls, path, plugins=None, **overrides) -> Segmenter:
         """Loads any checkpoint the jobs accept: an official STM `.pth` (architecture from the
         `ModelConfig` overrides, e.g. backbone='resnet50'), a stm_jax training workdir or a
         release export (their own architecture; only max_objects and dtype are taken).
 
         Overrides: `ModelConfig` fields (max_objects, dtype, ...) and `MemoryConfig` fields
-        (capacity, mem_every, eviction, permanent_slots, long_term_prototypes, ...)."""
-        unknown = set(overrides) - _MODEL_FIELDS - _MEMORY_FIELDS
+        (capacity, mem_every, eviction, permanent_slots, long_term_prototypes, ...). `plugins`:
+        modules or .py files to import first (`stm_jax.plugins`), e.g. those the checkpoint was
+        trained with."""
+        load_plugins(plugins)
+        memory_fields = _MEMORY_FIELDS | policy_option_names()
+        unknown = set(overrides) - _MODEL_FIELDS - memory_fields
         if unknown:
             raise TypeError(
                 f"unknown overrides {sorted(unknown)}; use ModelConfig or MemoryConfig fields"
             )
         model = {
-            **ModelConfig().to_dict(),
+            **ModelConfig.unresolved_defaults(),
             **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
         }
-        memory = MemoryConfig(**{k: v for k, v in overrides.items() if k in _MEMORY_FIELDS})
+        memory = {k: v for k, v in overrides.items() if k in memory_fields}
         config = ml_collections.ConfigDict(
-            {"checkpoint": str(path), "model": model, "memory": memory.to_dict()}
+            {"checkpoint": str(path), "model": model, "memory": memory}
         )
         model_config, variables = load_model(config)
         return cls(model_config, variables, memory)
@@ -93,7 +101,7 @@ class Segmenter:
     def step(self, frame, return_probs: bool = False) -> np.ndarray:
         """Segments the next frame: [H, W] uint8 ids, or [H, W, K] float32 probabilities."""
         probs = self.stream.step(np.asarray(frame, np.uint8))
-        return np.asarray(probs) if return_probs else _labels(probs)
+        return np.asarray(probs) if return_probs else np.asarray(self.stream.last_labels)
 
     def add_objects(self, mask, pin: bool = False) -> np.ndarray:
         """New objects in the last frame ([H, W] ids of the new objects, 0 elsewhere): tracked from
@@ -129,12 +137,7 @@ class Segmenter:
             leaves = [data[f"arr_{i}"] for i in range(len(data.files) - 1)]
             num_objects = int(data["num_objects"])
         frame, probs = leaves[-2], leaves[-1]
-        template = jax.eval_shape(
-            self.stepper.init,
-            self.stream.variables,
-            jax.ShapeDtypeStruct(frame.shape, np.uint8),
-            jax.ShapeDtypeStruct(probs.shape, np.float32),
-            jax.ShapeDtypeStruct((num_objects,), bool),
-        )
+        height, width = frame.shape[:2]
+        template = self.stepper.state_shape(self.stream.variables, 1, height, width, num_objects)
         treedef = jax.tree.structure(StreamState(template, frame, probs))
         self.state = jax.tree.unflatten(treedef, leaves)

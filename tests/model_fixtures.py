@@ -3,7 +3,7 @@
 import jax
 
 from stm_jax.model.config import ModelConfig
-from stm_jax.model.stm import init_variables
+from stm_jax.model.family import init_variables
 
 TINY = ModelConfig(backbone="tiny", key_dim=8, value_dim=16, decoder_dim=16, max_objects=4)
 

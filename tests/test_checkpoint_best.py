@@ -16,6 +16,8 @@ from stm_jax.jobs import train as train_job
 from stm_jax.training.metric_writer import read_jsonl
 from tests.test_train_e2e import load_config
 
+pytestmark = pytest.mark.slow  # a 6-step training run
+
 SCORES = [0.9, 0.5, 0.1]  # evaluations at steps 2, 4, 6: the first is the best
 
 
@@ -27,9 +29,10 @@ def run(tmp_path_factory):
     t.num_steps, t.checkpoint_every, t.eval_every, t.keep_checkpoints = 6, 1, 2, 2
     scores = iter(SCORES)
 
-    def fake_evaluate(*args, **kwargs):
+    def fake_evaluate(*args, return_predictions=False, **kwargs):
         jf = next(scores)
-        return {"J&F": jf, "J": jf, "F": jf}
+        scores_now = {"J&F": jf, "J": jf, "F": jf}
+        return (scores_now, {}) if return_predictions else scores_now
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_job, "evaluate", fake_evaluate)

@@ -47,6 +47,7 @@ def test_inference_load_falls_back_to_the_previous_step(trained, tmp_path, capsy
     assert config.backbone == "tiny"
 
 
+@pytest.mark.slow
 def test_resume_falls_back_and_saves_the_step_again(trained, tmp_path, capsys):
     workdir = _damaged_copy(trained, tmp_path)
     result = train_job.run(_config(12), str(workdir))

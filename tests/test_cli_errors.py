@@ -76,7 +76,8 @@ def segment_args(workdir, frames, mask, checkpoint):
         ("--config.memory.chunk_frames=0", "memory.chunk_frames=0 must be >= 1"),
         (
             "--config.memory.similarity=nearest",
-            "memory.similarity='nearest' must be one of dot, l2, cosine",
+            "memory.similarity='nearest' is not a registered memory similarity; choose one of "
+            "cosine, dot, l2",
         ),
         ("--config.model.similarity=l2", "unknown config field"),  # the read lives in memory now
         ("--config.memry.capacity=4", "unknown config field memry"),
@@ -128,8 +129,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tiny_pth):
         main_py(*segment_args(out, frames, mask, tiny_pth)), "look like masks", "0.png"
     )
     assert_user_error(
-        main_py("--config", "configs/demo.py", "--workdir", out, f"--config.input={frames}"),
-        "--config.input needs --config.first_mask=MASK.png",
+        main_py("--config", "configs/demo.py", "--workdir", out, f"--config.data.frames={frames}"),
+        "--config.data.frames needs --config.data.first_mask=MASK.png",
     )
     assert not list(out.rglob("*.png"))
 

@@ -15,9 +15,10 @@ from stm_jax.model.encoders import IMAGENET_MEAN, IMAGENET_STD
 KEY_LIST = Path(__file__).parent / "data" / "official_state_dict_keys.txt"
 
 
-def official_shapes():
+def official_shapes(key_list: Path = KEY_LIST):
+    """{name: shape} of a released state dict's key list (one 'name [d0, d1, ...]' per line)."""
     shapes = {}
-    for line in KEY_LIST.read_text().splitlines():
+    for line in key_list.read_text().splitlines():
         name, shape = line.split(" ", 1)
         shapes[name] = tuple(int(s) for s in shape.strip("[] ").split(",") if s.strip())
     return shapes
@@ -70,7 +71,7 @@ def test_official_checkpoint_round_trip_through_a_real_pth(tmp_path, with_batche
         state["module.Decoder.RF2.ResMM.conv2.bias"],
     )
     template = jax.eval_shape(
-        lambda: __import__("stm_jax.model.stm", fromlist=["x"]).init_variables(
+        lambda: __import__("stm_jax.model.family", fromlist=["x"]).init_variables(
             jax.random.key(0), ModelConfig()
         )
     )

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
+from stm_jax.inference.stream import VideoStream
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.training.forward import clip_logits
 from tests.model_fixtures import TINY, tiny_variables
@@ -25,16 +26,18 @@ def test_training_forward_equals_the_inference_step(memory):
     batch["masks"][1, ..., 0] = 1.0 - batch["masks"][1, ..., 1:3].sum(-1)
     forward = jax.jit(lambda v, clips: clip_logits(TINY, v, clips, True, memory))
     both = np.asarray(jax.nn.softmax(forward(variables, batch), axis=-1))  # [B, 2, H, W, K]
-    stepper = FrameStepper(TINY, memory)
+    stream = VideoStream(Stepper(TINY, memory), variables)
     for b in range(2):
         alone = jax.tree.map(lambda x, b=b: x[b : b + 1], batch)
         training = np.asarray(jax.nn.softmax(forward(variables, alone), axis=-1))[0]
         np.testing.assert_allclose(both[b], training, atol=1e-3)
-        first = np.zeros((48, 48, TINY.num_slots), np.float32)
-        first[..., :4] = batch["masks"][b, 0]
-        state = stepper.init(variables, batch["frames"][b, 0], first, batch["object_valid"][b])
+        first = np.argmax(batch["masks"][b, 0], axis=-1)  # one-hot masks: the labels they hold
+        stream.start(batch["frames"][b, 0], first, num_objects=3)
+        np.testing.assert_array_equal(
+            np.asarray(stream.state.video.object_valid[0]), batch["object_valid"][b]
+        )
         for t in (1, 2):
-            probs, state = stepper.step(variables, batch["frames"][b, t], state)
+            probs = stream.step(batch["frames"][b, t])
             np.testing.assert_allclose(training[t - 1], probs, atol=1e-5, err_msg=f"{b} {t}")
     # The probabilities are not trivially uniform: the check above compares real predictions.
     assert both.max() > 0.6 and both[..., 1:4].std() > 0.01

@@ -50,6 +50,7 @@ def batches(workdir):
     return [json.loads(line) for line in (workdir / "batches.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_tiny_object_videos_train_50_steps_and_resume_exactly(tree, tmp_path):
     straight = train_job.run(config_for(tree, 50), str(tmp_path / "straight"))
     assert straight["step"] == 50

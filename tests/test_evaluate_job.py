@@ -40,6 +40,7 @@ def test_evaluate_writes_csvs_equal_to_the_scorer(tmp_path, setup):
     assert rows[0] == "Sequence,J-Mean,F-Mean" and len(rows) > 3  # >= 1 object per sequence
 
 
+@pytest.mark.slow
 def test_eight_fake_devices_give_the_single_device_result(tmp_path, setup):
     """Videos spread over 8 devices give exactly the numbers of 1 device under the same XLA setup.
 

@@ -1,4 +1,5 @@
-"""The initialisation rule (stm_jax/training/init.py) on every init path, with real-scale features.
+"""The modules' own initialisers (stm_jax/model/layers.py) on every init path, with real-scale
+features.
 
 Features come from a ResNet whose BN statistics are calibrated on natural-statistics images
 (`stm_jax.convert.calibrated_resnet`), the stand-in for ImageNet weights. On each path: fewer than 5 %
@@ -17,12 +18,12 @@ import pytest
 import torch
 
 from stm_jax.convert.calibrated_resnet import save_calibrated_resnet
-from stm_jax.convert.official import leaves, torch_name
+from stm_jax.convert.common import leaves, torch_name
 from stm_jax.data.natural_images import natural_images
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.defaults import default_train_config
 from stm_jax.training.health import saturated_fraction
-from stm_jax.training.init import initial_variables, is_backbone_leaf, param_paths
+from stm_jax.training.init import initial_variables, param_paths
 from stm_jax.training.step import _loss_fn
 
 SIZE = 64
@@ -60,7 +61,9 @@ def check_healthy(config: ModelConfig, variables: dict) -> None:
     (value, aux), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
     fraction = float(aux["saturated"] / aux["fg_pixels"])
     assert fraction < 0.05, fraction
-    assert math.isfinite(float(value)) and float(value) < 5.0  # 2 frames, CE well under 2.5 each
+    # Two frames of CE near the uninformative prediction's (~1.7 each on this batch): over 30 draws
+    # of the init the loss ranged 2.0-6.6; with He init on the heads (saturated logits) it is 39-47.
+    assert math.isfinite(float(value)) and float(value) < 10.0
     for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
         assert float(np.abs(grad).max()) > 0, jax.tree_util.keystr(path)
 
@@ -78,6 +81,11 @@ def check_pytorch_default(variables: dict, paths) -> None:
             assert abs(kernel.std() - bound / math.sqrt(3)) < 0.05 * bound, path
         if "bias" in tree:
             assert np.abs(tree["bias"]).max() <= bound and np.abs(tree["bias"]).max() > 0, path
+
+
+def is_backbone_leaf(path: tuple[str, ...]) -> bool:
+    """Leaves of either encoder's ResNet (stem conv1/bn1, res2..res4): torchvision's init."""
+    return path[0] in ("Encoder_M", "Encoder_Q") and path[1] in ("conv1", "bn1", "backbone")
 
 
 def new_layer_kernels(variables):
@@ -103,6 +111,7 @@ def test_saturated_fraction_hand_made():
     assert (float(saturated), float(total)) == (2.0, 6.0)
 
 
+@pytest.mark.slow
 def test_scratch(resnet18_pth):
     variables, note = initial_variables(R18, "", 0)
     assert "scratch" in note
@@ -110,6 +119,7 @@ def test_scratch(resnet18_pth):
     check_healthy(R18, variables)
 
 
+@pytest.mark.slow
 def test_torchvision_resnet(resnet18_pth):
     variables, note = initial_variables(R18, str(resnet18_pth), 0)
     state = torch.load(resnet18_pth)
@@ -138,6 +148,7 @@ def official_pth(variables, path):
     torch.save(state, path)
 
 
+@pytest.mark.slow
 def test_official_with_other_max_objects_or_backbone(resnet18_pth, tmp_path):
     source, _ = initial_variables(R18, str(resnet18_pth), 0)
     official_pth(source, tmp_path / "stm.pth")
@@ -159,6 +170,7 @@ def test_official_with_other_max_objects_or_backbone(resnet18_pth, tmp_path):
     check_healthy(narrow, variables)
 
 
+@pytest.mark.slow
 def test_our_checkpoint_with_new_heads(resnet18_pth, tmp_path):
     source, _ = initial_variables(R18, str(resnet18_pth), 0)
     with ocp.CheckpointManager(tmp_path / "ckpt") as manager:

@@ -2,7 +2,8 @@
 
 Layers (a module may import its own package and any lower layer, never a higher or a sibling one):
     0 cli_errors                            (the user-error types every layer raises)
-    1 io
+    1 io, assets, registry, plugins         (the shipped checkpoint's path; registries by name;
+                                             the user's plugin modules)
     2 model, memory, data, evaluation,      (evaluation is numpy metrics/CSVs: io only)
       checkpoint_fallback
     3 convert, core, checkpoint_io, config_checks
@@ -10,7 +11,8 @@ Layers (a module may import its own package and any lower layer, never a higher 
     5 inference
     6 training, segmenter                  (segmenter: the streaming Python API)
     7 jobs                                  (the CLI jobs and their config base)
-    8 cli                                   (main.py's flag parsing and error reporting)
+    8 cli                                   (flag parsing and error reporting)
+    9 entry                                 (the stm-jax console script, which main.py runs)
 """
 
 import ast
@@ -20,6 +22,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stm_jax"
 LAYER = {
     "cli_errors": 0,
     "io": 1,
+    "assets": 1,
+    "registry": 1,
+    "plugins": 1,
     "model": 2,
     "memory": 2,
     "data": 2,
@@ -35,6 +40,7 @@ LAYER = {
     "segmenter": 6,
     "jobs": 7,
     "cli": 8,
+    "entry": 9,
 }
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from stm_jax.memory.bank import commit_temporary, init_bank, write_temporary
+from stm_jax.memory.config import MemoryConfig
 
 
 def frame_kv(t):
@@ -13,14 +14,15 @@ def frame_kv(t):
 
 def run_protocol(num_frames, capacity, eviction="oldest", mem_every=5, chunk=2):
     """The step's bookkeeping without the network: returns the frames held when reading frame t."""
-    bank = init_bank(1, capacity, 2, 3, 4, chunk)
+    config = MemoryConfig(capacity=capacity, eviction=eviction, chunk_frames=chunk)
+    bank = init_bank(config, 1, 1, 2, 3, 4)
     bank = write_temporary(bank, *frame_kv(0), 0)
     seen = {}
     for t in range(1, num_frames):
         seen[t] = [int(i) for i in np.asarray(bank.frame_index) if i >= 0]
         assert seen[t] == [int(v) for v in np.asarray(bank.keys[0, : len(seen[t]), 0, 0])]
         if (t - 1) % mem_every == 0:
-            bank = commit_temporary(bank, capacity, eviction)
+            bank = commit_temporary(bank, config)
         bank = write_temporary(bank, *frame_kv(t), t)
     return seen
 
@@ -49,7 +51,6 @@ def test_no_eviction_policy_keeps_the_first_frames():
 
 def test_bad_capacity_and_policy():
     with pytest.raises(ValueError, match="capacity"):
-        init_bank(1, 1, 2, 3, 4, 2)
-    bank = init_bank(1, 3, 2, 3, 4, 2)
-    with pytest.raises(ValueError, match="eviction"):
-        commit_temporary(bank, 3, "random")
+        MemoryConfig(capacity=1)
+    with pytest.raises(ValueError, match=r"memory.eviction='olde' .*did you mean 'oldest'"):
+        MemoryConfig(eviction="olde")

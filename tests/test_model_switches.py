@@ -9,12 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
+from stm_jax.inference.stream import VideoStream
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.family import init_variables
 from stm_jax.model.layers import resize_bilinear
-from stm_jax.model.stm import init_variables
 from tests.model_fixtures import TINY, tiny_variables
 from tests.parity_utils import random_video
 
@@ -58,24 +59,23 @@ def test_max_objects_sets_the_aggregation_slots():
     with pytest.raises(ValueError, match="slots"):
         soft_aggregate(jnp.zeros((6, 1, 1)), jnp.ones(6, bool), num_slots=6)
     config = dataclasses.replace(TINY, max_objects=2)
-    stepper = FrameStepper(config, MemoryConfig(capacity=3))
+    stream = VideoStream(Stepper(config, MemoryConfig(capacity=3)), tiny_variables(config))
     frames, labels = random_video(2, 32, 32, 2)
-    state = stepper.init(
-        tiny_variables(config), frames[0], np.eye(3, dtype=np.float32)[labels], jnp.ones(2, bool)
-    )
-    assert stepper.predict(tiny_variables(config), frames[1], state).shape == (32, 32, 3)
+    stream.start(frames[0], labels, 2)
+    assert stream.step(frames[1]).shape == (32, 32, 3)
 
 
 def run_two_frames(config, variables=None, num_objects=2, **memory):
     variables = variables or tiny_variables(config)
-    stepper = FrameStepper(config, MemoryConfig(capacity=4, chunk_frames=2, **memory))
+    memory = MemoryConfig(capacity=4, chunk_frames=2, **memory)
+    stream = VideoStream(Stepper(config, memory), variables)
     frames, labels = random_video(3, 32, 48, num_objects, seed=5)
-    onehot = np.eye(config.num_slots, dtype=np.float32)[labels]
-    state = stepper.init(variables, frames[0], onehot, jnp.ones(num_objects, bool))
-    _, state = stepper.step(variables, frames[1], state)
-    return np.asarray(stepper.predict(variables, frames[2], state))
+    stream.start(frames[0], labels, num_objects)
+    stream.step(frames[1])
+    return np.asarray(stream.step(frames[2]))
 
 
+@pytest.mark.slow
 def test_similarity_top_k_and_dtype_switches_change_the_computation_sensibly():
     variables = tiny_variables()
     base = run_two_frames(TINY, variables)
@@ -106,13 +106,12 @@ def test_resize_matches_pytorch_bilinear_including_borders(size, factor):
 def test_unused_object_slots_are_masked_out():
     """A 2-object video run with a third, unused slot equals the run with exactly 2 slots."""
     variables = tiny_variables()
-    stepper = FrameStepper(TINY, MemoryConfig(capacity=4, chunk_frames=2))
+    stream = VideoStream(Stepper(TINY, MemoryConfig(capacity=4, chunk_frames=2)), variables)
     frames, labels = random_video(3, 32, 48, 2, seed=6)
-    onehot = np.eye(TINY.num_slots, dtype=np.float32)[labels]
     results = []
-    for valid in ([True, True], [True, True, False]):
-        state = stepper.init(variables, frames[0], onehot, jnp.asarray(valid))
-        _, state = stepper.step(variables, frames[1], state)
-        results.append(np.asarray(stepper.predict(variables, frames[2], state)))
+    for slots in (2, 3):  # the third slot holds no object: not valid
+        stream.start(frames[0], labels, slots)
+        stream.step(frames[1])
+        results.append(np.asarray(stream.step(frames[2])))
     np.testing.assert_allclose(results[0], results[1], atol=1e-4)  # batch-shape rounding only
     assert results[1][..., 3:].max() < 1e-6  # the unused slot gets (almost) no probability

@@ -7,14 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
+from stm_jax.inference.stream import VideoStream
 from stm_jax.inference.whole_video import labels_to_probs
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.memory.read import read_plain
 from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.families.stm import STM
 from stm_jax.model.padding import Padding
-from stm_jax.model.stm import STM
 from tests.parity_utils import make_reference, random_video, to_torch_frame
 
 torch.set_grad_enabled(False)
@@ -50,7 +51,7 @@ def test_single_frame_parity_three_objects(resnet50_pair):
     others = jnp.clip(masks.sum(0, keepdims=True) - masks, 0, 1)
     frame0 = padding.pad(jnp.asarray(frames[0], jnp.float32) / 255.0)[None]
     keys, values = model.apply(
-        variables, frame0, masks[None], others[None], method=STM.encode_memory
+        variables, frame0, masks[None], others[None], None, method=STM.encode_memory
     )
     np.testing.assert_allclose(
         np.asarray(keys[0]).transpose(0, 3, 1, 2), keys_t[0, 1 : num_objects + 1, :, 0], atol=1e-4
@@ -62,7 +63,8 @@ def test_single_frame_parity_three_objects(resnet50_pair):
     )
 
     frame1 = padding.pad(jnp.asarray(frames[1], jnp.float32) / 255.0)[None]
-    q_key, q_value, r3, r2 = model.apply(variables, frame1, method=STM.encode_query)
+    query = model.apply(variables, frame1, method=STM.encode_query)
+    q_key, q_value, r3, r2 = query["key"], query["value"], query["r3"], query["r2"]
     np.testing.assert_allclose(nchw(q_key), parts["k4"], atol=1e-4)
     np.testing.assert_allclose(nchw(q_value), parts["v4"], atol=1e-4)
     np.testing.assert_allclose(nchw(r3), parts["r3"], atol=1e-4)
@@ -78,10 +80,11 @@ def test_single_frame_parity_three_objects(resnet50_pair):
     np.testing.assert_allclose(
         np.asarray(readout[0]).transpose(0, 3, 1, 2), parts["m4"][:, : config.value_dim], atol=1e-4
     )
-    logits = model.apply(variables, readout, q_value, r3, r2, method=STM.decode)
+    logits = model.apply(variables, readout, query, method=STM.decode_logits)
     np.testing.assert_allclose(nchw(logits[0]), parts["logits"], atol=1e-4)
 
-    foreground = jax.nn.softmax(logits, -1)[0, ..., 1]
+    foreground = model.apply(variables, readout, query, method=STM.decode)[0]
+    np.testing.assert_allclose(foreground, jax.nn.softmax(logits, -1)[0, ..., 1], atol=1e-6)
     aggregated = padding.crop(soft_aggregate(foreground, jnp.ones(num_objects, bool), 11))
     probs = np.asarray(jax.nn.softmax(aggregated, -1))
     probs_t = F.softmax(logit_t, dim=1)[0].permute(1, 2, 0).numpy()
@@ -89,11 +92,9 @@ def test_single_frame_parity_three_objects(resnet50_pair):
     np.testing.assert_allclose(probs, probs_t, atol=1e-4)
 
     # The packaged frame step (padding, chunked read, cropping) gives the same probabilities.
-    stepper = FrameStepper(config, MemoryConfig(capacity=4, chunk_frames=2))
-    state = stepper.init(variables, frames[0], probs0, jnp.ones(num_objects, bool))
-    np.testing.assert_allclose(
-        np.asarray(stepper.predict(variables, frames[1], state)), probs_t, atol=1e-4
-    )
+    stream = VideoStream(Stepper(config, MemoryConfig(capacity=4, chunk_frames=2)), variables)
+    stream.start(frames[0], labels, num_objects)
+    np.testing.assert_allclose(np.asarray(stream.step(frames[1])), probs_t, atol=1e-4)
 
 
 def torch_protocol_step(model, frames, probs, t, keys, values, num_objects, mem_every=5):
@@ -119,22 +120,22 @@ def test_ten_frame_protocol_parity_step_by_step():
     frames, labels = random_video(10, height, width, num_objects, seed=4)
     probs_t = [torch.from_numpy(labels_to_probs(labels, 11)).permute(2, 0, 1)[None]]
     # capacity 3 with chunk 2 also exercises eviction and a partially valid chunk
-    stepper = FrameStepper(config, MemoryConfig(mem_every=5, capacity=8, chunk_frames=2))
-    state = stepper.init(
-        variables, frames[0], labels_to_probs(labels, 11), jnp.ones(num_objects, bool)
-    )
+    stepper = Stepper(config, MemoryConfig(mem_every=5, capacity=8, chunk_frames=2))
+    stream = VideoStream(stepper, variables)
+    stream.start(frames[0], labels, num_objects)
     keys = values = None
     worst = 0.0
     for t in range(1, 10):
         reference, keys, values = torch_protocol_step(
             torch_model, frames, probs_t, t, keys, values, num_objects
         )
-        ours = np.asarray(stepper.predict(variables, frames[t], state))
+        ours = np.asarray(stream.step(frames[t]))
         reference_hwk = reference[0].permute(1, 2, 0).numpy()
         worst = max(worst, float(np.abs(ours - reference_hwk).max()))
         np.testing.assert_allclose(ours, reference_hwk, atol=1e-3, err_msg=f"frame {t}")
-        state = stepper.memorize(variables, frames[t], reference_hwk, state)
+        stream.rememorize(reference_hwk)  # teacher forcing: memorise the reference's output
         probs_t.append(reference)
-    assert int(state.next_frame) == 10
+    state = stream.state.video
+    assert int(state.next_frame[0]) == 10
     # frames 0 and 5 committed, 9 temporary
-    assert list(np.asarray(state.bank.frame_index)[:3]) == [0, 5, 9]
+    assert list(np.asarray(state.bank.frame_index[0])[:3]) == [0, 5, 9]

@@ -35,6 +35,7 @@ def davis_root(tmp_path_factory):
 make_config = tiny_run_config
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_writes_palette_pngs_and_rerun_skips(tmp_path, tiny_pth, davis_root):
     out = tmp_path / "out"
     command = [

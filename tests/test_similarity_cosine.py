@@ -5,6 +5,7 @@ Copy this file for your own read."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from stm_jax.data.synthetic import make_synthetic_video
 from stm_jax.io.images import read_label_mask, write_palette_png, write_rgb
@@ -43,6 +44,7 @@ def test_cosine_streaming_read_equals_plain_read_over_valid_frames():
     assert not np.allclose(ours, read_chunked(keys, values, valid, query, 2, "dot"), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_train_and_segment_with_the_cosine_read(tmp_path, capsys):
     """A tiny synthetic_cpu run trains with the read, the segment job runs with it, and running a
     cosine-trained checkpoint with another read is pointed out."""

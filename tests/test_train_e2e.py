@@ -57,6 +57,7 @@ def stage1(tmp_path_factory):
     return tmp / "run", result
 
 
+@pytest.mark.slow
 def test_pretrain_static_tiny(stage1):
     workdir, result = stage1
     assert result["step"] == 2 and np.isfinite(result["loss"])
@@ -69,6 +70,7 @@ def test_pretrain_static_tiny(stage1):
     )
 
 
+@pytest.mark.slow
 def test_main_davis_tiny_from_stage1(stage1, tmp_path):
     davis = write_synthetic_davis(
         tmp_path / "davis", num_train=2, num_val=1, height=32, width=48, num_frames=5
@@ -84,6 +86,7 @@ def test_main_davis_tiny_from_stage1(stage1, tmp_path):
     assert meta["step"] == 2 and meta["score"] == pytest.approx(result["eval_J&F"])
 
 
+@pytest.mark.slow
 def test_synthetic_cpu_tiny_and_release_export(tmp_path):
     config = load_config("synthetic_cpu")
     result = train_job.run(config, str(tmp_path / "run"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from stm_jax.training import step as step_lib
 from stm_jax.training.defaults import default_train_config
@@ -58,6 +59,7 @@ def _subprocess_env(**extra):
     return env
 
 
+@pytest.mark.slow
 def test_eight_fake_devices_match_one(tmp_path):
     out8 = tmp_path / "eight.npz"
     subprocess.run(
@@ -111,6 +113,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_on_localhost_agree(tmp_path):
     port = _free_port()
     processes = []

@@ -24,6 +24,7 @@ def _compiled_loss_grad(remat: str, variables, batch):
     return fn.lower(variables["params"]).compile()
 
 
+@pytest.mark.slow
 def test_remat_keeps_loss_and_gradients_and_lowers_temp_memory():
     variables, _ = initial_variables(TINY, "", 0)
     variables = jax.tree.map(jnp.asarray, variables)
@@ -53,6 +54,7 @@ def test_remat_keeps_loss_and_gradients_and_lowers_temp_memory():
     assert temp["all"] < temp["encoders"], temp
 
 
+@pytest.mark.slow
 def test_train_step_with_remat_and_accumulation_matches_plain_step():
     variables, _ = initial_variables(TINY, "", 0)
     mesh = step_lib.make_mesh()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from stm_jax import checkpoint_io
 from stm_jax.jobs import train as train_job
@@ -36,6 +37,7 @@ def _config(num_steps):
     return config
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     straight = train_job.run(_config(20), str(tmp_path / "straight"))
     first = train_job.run(_config(10), str(tmp_path / "resumed"))
@@ -50,6 +52,7 @@ def test_resume_is_exact(tmp_path):
     assert len(_batches(tmp_path / "resumed")) == 20
 
 
+@pytest.mark.slow
 def test_resume_from_config_resume_path(tmp_path):
     train_job.run(_config(10), str(tmp_path / "a"))
     config = _config(12)
@@ -75,6 +78,7 @@ _KILLED_RUN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_kill_during_save_leaves_only_complete_steps(tmp_path):
     workdir = tmp_path / "run"
     checkpoints = workdir / "checkpoints"

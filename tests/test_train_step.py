@@ -70,6 +70,7 @@ def test_schedules():
     assert float(warm(5)) == pytest.approx(0.5) and float(warm(20)) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_step_learns_and_keeps_batch_stats_frozen():
     batch = random_batch()
     t = _train_config(grad_clip=1.0, weight_decay=1e-4)
@@ -82,6 +83,7 @@ def test_step_learns_and_keeps_batch_stats_frozen():
     assert set(history[0]) >= {"loss", "grad_norm", "lr", "loss_frame2", "loss_frame3"}
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_equals_full_batch():
     batch = random_batch(batch=4)
     # A large Adam eps keeps updates continuous in the gradient: with eps=1e-8 a float-rounding
@@ -97,6 +99,7 @@ def test_gradient_accumulation_equals_full_batch():
     )
 
 
+@pytest.mark.slow
 def test_detach_switch_changes_only_the_gradient():
     variables, _ = initial_variables(TINY, "", 0)
     variables = jax.tree.map(jnp.asarray, variables)
@@ -119,6 +122,7 @@ def test_detach_switch_changes_only_the_gradient():
     assert diff > 0
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_runs():
     bf16 = ModelConfig(**{**TINY.to_dict(), "dtype": "bfloat16"})
     variables, _ = initial_variables(bf16, "", 0)

@@ -18,13 +18,13 @@ import torch.nn.functional as F
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, bias=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=bias)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(planes * 4)
         self.downsample = downsample
 
@@ -39,11 +39,11 @@ class Bottleneck(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, bias=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=bias)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
 
@@ -61,7 +61,9 @@ PRESETS = {
 }
 
 
-def make_resnet_layers(backbone):
+def make_resnet_layers(backbone, bias=False):
+    """[layer1, layer2, layer3] of a torchvision-layout ResNet and the stem width; `bias`: every conv
+    has a bias (STCN's value encoder)."""
     block, counts, widths, stem = PRESETS[backbone]
     layers, inplanes = [], stem
     for stage, (count, planes) in enumerate(zip(counts, widths)):
@@ -72,10 +74,10 @@ def make_resnet_layers(backbone):
             downsample = None
             if index == 0 and (s != 1 or inplanes != planes * block.expansion):
                 downsample = nn.Sequential(
-                    nn.Conv2d(inplanes, planes * block.expansion, 1, s, bias=False),
+                    nn.Conv2d(inplanes, planes * block.expansion, 1, s, bias=bias),
                     nn.BatchNorm2d(planes * block.expansion),
                 )
-            blocks.append(block(inplanes, planes, s, downsample))
+            blocks.append(block(inplanes, planes, s, downsample, bias))
             inplanes = planes * block.expansion
         layers.append(nn.Sequential(*blocks))
     return layers, stem
@@ -215,7 +217,9 @@ class STM(nn.Module):
     def Pad_memory(self, mems, num_objects, K):
         pad_mems = []
         for mem in mems:
-            pad_mem = torch.zeros(1, K, mem.size()[1], 1, mem.size()[2], mem.size()[3])
+            # On the input's device and dtype (the official code is CPU/float32 here; a GPU
+            # benchmark runs this reference on the GPU, in bfloat16 autocast).
+            pad_mem = mem.new_zeros(1, K, mem.size()[1], 1, mem.size()[2], mem.size()[3])
             pad_mem[0, 1 : num_objects + 1, :, 0] = mem
             pad_mems.append(pad_mem)
         return pad_mems
@@ -240,7 +244,7 @@ class STM(nn.Module):
 
     def soft_aggregation(self, ps, K):
         num_objects, H, W = ps.shape
-        em = torch.zeros(1, K, H, W)
+        em = ps.new_zeros(1, K, H, W)
         em[0, 0] = torch.prod(1 - ps, dim=0)
         em[0, 1 : num_objects + 1] = ps
         em = torch.clamp(em, 1e-7, 1 - 1e-7)

@@ -13,12 +13,22 @@ from stm_jax.jobs.config_base import train_config
 
 # Every train_job.run builds a fresh jitted step; the persistent compilation cache lets the many
 # identical tiny runs of these tests (and their subprocesses) compile each program once.
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get("STM_TEST_JAX_CACHE", os.path.join(tempfile.gettempdir(), "stm_jax_test_cache")),
+TEST_JAX_CACHE = os.environ.get(
+    "STM_TEST_JAX_CACHE", os.path.join(tempfile.gettempdir(), "stm_jax_test_cache")
 )
+jax.config.update("jax_compilation_cache_dir", TEST_JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def cache_env() -> dict:
+    """Environment variables giving a subprocess the same persistent compilation cache, so the
+    programs a test's subprocess shares with other tests compile once."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": TEST_JAX_CACHE,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
 
 
 def synthetic_source(num_videos=4, seed=0, size=(32, 48), frames=6) -> dict:

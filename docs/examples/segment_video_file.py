@@ -6,22 +6,20 @@
 
 VIDEO is anything imageio reads (GIF; MP4 with `pip install imageio-ffmpeg`); FIRST_MASK.png holds
 the objects of the first frame as ids (palette or 8-bit grayscale PNG, 0 = background). The default
-checkpoint is the small one shipped in the repository (trained on synthetic videos); pass an
+checkpoint is the small one shipped with the package (trained on synthetic videos); pass an
 official STM_weights.pth (with --backbone resnet50) or a training workdir for real videos.
 OUT ends in .gif, or .mp4 with imageio-ffmpeg installed.
 """
 
 import argparse
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
-from stm_jax import Segmenter
-from stm_jax.evaluation.overlay import overlay, write_animation
+from stm_jax import Segmenter, assets
+from stm_jax.evaluation.overlay import caption, overlay, write_animation
+from stm_jax.evaluation.overlay_colours import choose_colours
 from stm_jax.io.images import read_label_mask
-
-SHIPPED = Path(__file__).resolve().parents[2] / "stm_jax" / "assets" / "synthetic_cpu"
 
 
 def rgb(frame: np.ndarray) -> np.ndarray:
@@ -37,7 +35,7 @@ def main():
     parser.add_argument("video")
     parser.add_argument("first_mask")
     parser.add_argument("out")
-    parser.add_argument("--checkpoint", default=str(SHIPPED))
+    parser.add_argument("--checkpoint", default=str(assets.path("synthetic_cpu")))
     parser.add_argument("--backbone", default="resnet50", help="for an official .pth only")
     parser.add_argument("--eviction", default="oldest", choices=["oldest", "none", "long_term"])
     parser.add_argument("--fps", type=float, default=10.0)
@@ -52,9 +50,10 @@ def main():
         frame = rgb(frame)
         if index == 0:
             labels = segmenter.start(frame, read_label_mask(args.first_mask))
+            colours = choose_colours(frame, labels)  # unlike the objects and the scene
         else:
             labels = segmenter.step(frame)  # [H, W] uint8 object ids
-        overlays.append(overlay(frame, labels))
+        overlays.append(caption(overlay(frame, labels, colours), f"frame {index}"))
     write_animation(args.out, np.stack(overlays), fps=args.fps)
     print(f"{len(overlays)} frames segmented; overlay written to {args.out}")
 

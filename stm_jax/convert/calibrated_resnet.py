@@ -17,11 +17,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stm_jax.convert.official import leaves, torch_name
+from stm_jax.convert.common import leaves
 from stm_jax.data.natural_images import natural_images
+from stm_jax.model.backbone import BACKBONES
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.families.stm import STM
+from stm_jax.model.family import init_variables
 from stm_jax.model.layers import BN_EPSILON, FrozenBatchNorm
-from stm_jax.model.stm import STM, init_variables
 
 
 def _train_mode_bn(stats: dict):
@@ -47,7 +49,7 @@ def calibrate_query_encoder(variables: dict, config: ModelConfig, images: np.nda
     stats: dict = {}
     frames = jnp.asarray(images, jnp.float32) / 255.0
     with nn.intercept_methods(_train_mode_bn(stats)):
-        STM(config).apply(variables, frames, method=STM.encode_query)
+        STM(config).apply(variables, frames, method="encode_query")
     calibrated = jax.tree.map(np.array, variables["batch_stats"]["Encoder_Q"])
     for path, (mean, var) in stats.items():
         assert path[0] == "Encoder_Q", path
@@ -76,11 +78,9 @@ def calibrated_resnet_state_dict(
     variables["batch_stats"]["Encoder_Q"] = calibrate_query_encoder(variables, config, images)
     state = {}
     for collection, path, leaf in leaves(variables):
-        if path[0] != "Encoder_Q" or path[1] not in ("conv1", "bn1", "backbone"):
+        name = BACKBONES.get(backbone).torchvision_name(collection, path[1:])
+        if path[0] != "Encoder_Q" or name is None:
             continue
-        name = torch_name(collection, path[1:])
-        for stage in (2, 3, 4):
-            name = name.replace(f"res{stage}.", f"layer{stage - 1}.")
         value = np.asarray(leaf, np.float32)
         state[name] = np.transpose(value, (3, 2, 0, 1)) if value.ndim == 4 else value
         if name.endswith("running_var"):

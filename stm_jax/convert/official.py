@@ -1,75 +1,45 @@
-"""Official `STM_weights.pth` -> stm_jax variables, strictly (spec A.10).
+"""The official STM checkpoint (`STM_weights.pth`, spec A.10) -> stm_jax variables, strictly.
 
 Every parameter and BN statistic of our model is looked up under its PyTorch name; conv weights
 OIHW -> HWIO; BN weight/bias -> params scale/bias, running_mean/var -> batch_stats mean/var. Every key
 of the checkpoint must be consumed (except `num_batches_tracked`), every shape must match, and the
 encoders' `mean`/`std` buffers must hold the ImageNet constants; otherwise the error lists what is
-missing, unexpected or mis-shaped.
+missing, unexpected or mis-shaped. The architecture is the run's `config.model` (the defaults are the
+official release's; a ResNet-18 STM needs `model.backbone=resnet18`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import numpy as np
 
+from stm_jax.convert.common import strict_fill, torch_name
+from stm_jax.convert.formats import CHECKPOINT_FORMATS, CheckpointFormat, strip_prefix
 from stm_jax.convert.torch_files import CheckpointFileError
 from stm_jax.model.config import ModelConfig
 from stm_jax.model.encoders import IMAGENET_MEAN, IMAGENET_STD
-from stm_jax.model.stm import init_variables
-
-_LEAF_NAMES = {
-    ("params", "kernel"): "weight",
-    ("params", "bias"): "bias",
-    ("params", "scale"): "weight",
-    ("batch_stats", "mean"): "running_mean",
-    ("batch_stats", "var"): "running_var",
-}
+from stm_jax.model.family import init_variables
 
 
-def torch_name(collection: str, path: tuple[str, ...]) -> str:
-    """PyTorch state-dict name (without 'module.') of a leaf of our variables.
+class OfficialStm(CheckpointFormat):
+    """seoungwugoh/STM's `STM_weights.pth` (and Training-Code-of-STM's, same names)."""
 
-    ('Encoder_M', 'backbone', 'res2_0', 'downsample_0', 'kernel') -> 'Encoder_M.res2.0.downsample.0.weight'.
-    """
-    parts = []
-    for part in path[:-1]:
-        if (
-            part == "backbone"
-        ):  # our grouping of res2..res4; the official encoders hold them directly
-            continue
-        stem, _, index = part.rpartition("_")
-        parts.extend([stem, index] if index.isdigit() and stem else [part])
-    parts.append(_LEAF_NAMES[(collection, path[-1])])
-    return ".".join(parts)
+    family = "stm"
+
+    def recognises(self, state_dict: Mapping) -> bool:
+        return any(key.startswith(("Encoder_M.", "KV_M_r4.")) for key in state_dict)
+
+    def convert(self, state_dict: Mapping, config: ModelConfig, source: str) -> dict:
+        return convert_state_dict(state_dict, config, source)
 
 
-def leaves(variables):
-    """Yields (collection, path, leaf) for every leaf of {'params', 'batch_stats'}."""
-    for collection, tree in variables.items():
-        for key_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-            yield collection, tuple(k.key for k in key_path), leaf
-
-
-def to_flax(name: str, array: np.ndarray) -> np.ndarray:
-    if name.endswith(".weight") and array.ndim == 4:
-        return np.transpose(array, (2, 3, 1, 0))
-    return array
-
-
-def strip_prefix(state_dict: dict, prefix: str) -> dict:
-    if state_dict and all(key.startswith(prefix) for key in state_dict):
-        return {key[len(prefix) :]: value for key, value in state_dict.items()}
-    return state_dict
-
-
-def set_leaf(tree: dict, path: tuple[str, ...], value):
-    for part in path[:-1]:
-        tree = tree[part]
-    tree[path[-1]] = value
+CHECKPOINT_FORMATS.register("stm")(OfficialStm())  # entries are instances (see formats.py)
 
 
 def convert_state_dict(
-    state_dict: dict[str, np.ndarray], config: ModelConfig, source: str = "checkpoint"
+    state_dict: Mapping[str, np.ndarray], config: ModelConfig, source: str = "checkpoint"
 ) -> dict:
     """Converts an official-layout STM state dict to {'params', 'batch_stats'} for `config`.
 
@@ -80,52 +50,26 @@ def convert_state_dict(
     Returns:
       Variables as nested dicts of numpy float32 arrays.
     """
-    state_dict = strip_prefix(dict(state_dict), "module.")
+    state_dict = strip_prefix(state_dict)
     template = jax.eval_shape(lambda: init_variables(jax.random.key(0), config))
-    variables = {c: unfreeze(t) for c, t in template.items()}  # plain dicts to fill in
-    consumed, missing, mismatched = set(), [], []
-    for collection, path, leaf in leaves(template):
-        name = torch_name(collection, path)
-        if name not in state_dict:
-            missing.append(name)
-            continue
-        array = to_flax(name, np.asarray(state_dict[name], np.float32))
-        consumed.add(name)
-        if array.shape != tuple(leaf.shape):
-            mismatched.append(f"{name}: checkpoint {array.shape} vs model {tuple(leaf.shape)}")
-            continue
-        set_leaf(variables[collection], path, array)
+    filler = strict_fill(template, state_dict, torch_name)
     for encoder in ("Encoder_M", "Encoder_Q"):
         for buffer, expected in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
             name = f"{encoder}.{buffer}"
             if name not in state_dict:
-                missing.append(name)
+                filler.missing.append(name)
                 continue
-            consumed.add(name)
+            filler.consumed.add(name)
             if not np.allclose(np.ravel(state_dict[name]), expected, atol=1e-6):
-                mismatched.append(
+                filler.mismatched.append(
                     f"{name}: {np.ravel(state_dict[name])} is not ImageNet {expected}"
                 )
-    unexpected = sorted(
-        key for key in state_dict if key not in consumed and not key.endswith("num_batches_tracked")
+    return filler.check(
+        source,
+        f"the model (backbone={config.backbone}, key_dim={config.key_dim}, "
+        f"value_dim={config.value_dim})",
+        "Use the official STM_weights.pth with the default model config, or fix config.model.",
     )
-    if missing or unexpected or mismatched:
-        raise CheckpointFileError(
-            f"{source} does not match the model (backbone={config.backbone}, key_dim="
-            f"{config.key_dim}, value_dim={config.value_dim}).\n"
-            f"  missing ({len(missing)}): {missing[:20]}\n"
-            f"  unexpected ({len(unexpected)}): {unexpected[:20]}\n"
-            f"  wrong shape ({len(mismatched)}): {mismatched[:20]}\n"
-            "Use the official STM_weights.pth with the default model config, or fix config.model."
-        )
-    return variables
-
-
-def unfreeze(tree):
-    """Nested mappings -> nested plain dicts."""
-    if isinstance(tree, dict) or hasattr(tree, "items"):
-        return {k: unfreeze(v) for k, v in tree.items()}
-    return tree
 
 
 def load_official_checkpoint(path, config: ModelConfig) -> dict:
@@ -133,3 +77,6 @@ def load_official_checkpoint(path, config: ModelConfig) -> dict:
     from stm_jax.convert.torch_files import load_state_dict
 
     return convert_state_dict(load_state_dict(path), config, source=str(path))
+
+
+__all__ = ["CheckpointFileError", "OfficialStm", "convert_state_dict", "load_official_checkpoint"]

@@ -1,84 +1,131 @@
-"""torchvision ResNet ImageNet `.pth` -> both STM encoders' backbones, for training from ImageNet.
+"""torchvision ImageNet ResNet `.pth` -> the backbones of a model's encoders, for training from
+ImageNet.
 
-torchvision `conv1`, `bn1`, `layer1..layer3` fill `Encoder_M` and `Encoder_Q` (stem, res2..res4);
-`layer4.*` and `fc.*` are not part of STM and are skipped. The memory encoder's extra stems
-(`conv1_m`, `conv1_o`) and everything after the encoders (key/value heads, decoder) are new layers:
-`stm_jax.training.init` gives them PyTorch's default init, as in the reference code. Any other
-missing, unexpected or mis-shaped key is an error.
+The model's family names its encoders and their backbones (`ModelFamily.torchvision_backbones`: STM's
+Encoder_M and Encoder_Q, STCN's key and value encoders); every encoder whose backbone matches the
+file (every torchvision name it needs is there, with its shape) is filled from it: `conv1`, `bn1`,
+`layer1..layer3`. `layer4.*` and `fc.*` are not part of the model and are skipped. A stem taking
+more input channels than the file's (STM's memory stems are separate layers; STCN's value encoder
+reads RGB + 2 masks) gets the file's RGB filters and keeps its own init for the extra channels.
+Every other layer keeps the modules' own init (`init_variables`). Keys no encoder uses, or no
+matching encoder at all, are an error listing what is missing, unexpected or mis-shaped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import numpy as np
 
-from stm_jax.convert.official import leaves, set_leaf, to_flax, torch_name, unfreeze
+from stm_jax.convert.common import leaves, set_leaf, to_flax, unfreeze
+from stm_jax.convert.torch_files import CheckpointFileError
+from stm_jax.model.backbone import BACKBONES
 from stm_jax.model.config import ModelConfig
-from stm_jax.model.stm import init_variables
+from stm_jax.model.family import get_family, init_variables
 
-_NOT_IN_STM = ("layer4.", "fc.")
-_NEW_LAYERS = ("conv1_m", "conv1_o")
-
-
-def torchvision_name(collection: str, path: tuple[str, ...]) -> str | None:
-    """torchvision name of an encoder leaf, or None for leaves ImageNet weights do not cover."""
-    if path[0] not in ("Encoder_M", "Encoder_Q") or path[1] in _NEW_LAYERS:
-        return None
-    name = torch_name(collection, path[1:])
-    for stage in (2, 3, 4):
-        name = name.replace(f"res{stage}.", f"layer{stage - 1}.")
-    return name
+_NOT_IN_THE_MODEL = ("layer4.", "fc.")
 
 
-def convert_torchvision_resnet(
-    state_dict: dict[str, np.ndarray], config: ModelConfig, rng=None, source: str = "checkpoint"
-) -> dict:
-    """Returns full STM variables whose encoder backbones come from `state_dict`.
+def is_torchvision_resnet(state_dict: Mapping) -> bool:
+    """torchvision ResNet names: a stem `conv1` and `layer1` blocks at the top level."""
+    return "conv1.weight" in state_dict and any(key.startswith("layer1.") for key in state_dict)
 
-    Args:
-      state_dict: torchvision ResNet state dict ({name: array}).
-      config: model config; its backbone must be the one the file holds (resnet50 or resnet18).
-      rng: key for the layers that stay randomly initialised (default PRNGKey(0)).
-      source: file name used in error messages.
-    """
-    rng = jax.random.key(0) if rng is None else rng
-    fresh = jax.jit(lambda key: init_variables(key, config))(rng)
-    variables = {c: unfreeze(jax.tree.map(np.asarray, t)) for c, t in fresh.items()}
-    consumed, missing, mismatched = set(), [], []
-    for collection, path, leaf in leaves(fresh):
-        name = torchvision_name(collection, path)
+
+def _fill_input_channels(ours: np.ndarray, file: np.ndarray) -> np.ndarray | None:
+    """The file's kernel where only our input-channel axis is wider (extra channels keep ours)."""
+    if ours.ndim == 4 and ours.shape[:2] + ours.shape[3:] == file.shape[:2] + file.shape[3:]:
+        if file.shape[2] < ours.shape[2]:
+            merged = np.array(ours, np.float32)
+            merged[:, :, : file.shape[2], :] = file
+            return merged
+    return None
+
+
+def _encoder_fill(variables, state_dict, encoder: str, backbone):
+    """(updates {(collection, path): array}, consumed names, problems) for one encoder."""
+    updates, consumed, missing, mismatched = {}, set(), [], []
+    for collection, path, leaf in leaves(variables):
+        if path[0] != encoder:
+            continue
+        name = backbone.torchvision_name(collection, path[1:])
         if name is None:
             continue
         if name not in state_dict:
             missing.append(name)
             continue
-        consumed.add(name)
         array = to_flax(name, np.asarray(state_dict[name], np.float32))
-        if array.shape != tuple(leaf.shape):
-            mismatched.append(f"{name}: file {array.shape} vs model {tuple(leaf.shape)}")
+        if array.shape != np.shape(leaf):
+            array = _fill_input_channels(np.asarray(leaf), array)
+            if array is None:
+                mismatched.append(
+                    f"{name}: file {np.shape(state_dict[name])} vs {encoder} {np.shape(leaf)}"
+                )
+                continue
+        consumed.add(name)
+        updates[(collection, path)] = array
+    return updates, consumed, missing, mismatched
+
+
+def convert_torchvision_resnet(
+    state_dict: Mapping[str, np.ndarray],
+    config: ModelConfig,
+    rng=None,
+    source: str = "checkpoint",
+    variables: dict | None = None,
+) -> tuple[dict, set]:
+    """Variables whose matching encoders' backbones come from `state_dict`.
+
+    Args:
+      state_dict: torchvision ResNet state dict ({name: array}).
+      config: the model; its family names the encoders and their backbones.
+      rng: key for `init_variables` (default PRNGKey(0)); unused when `variables` is given.
+      source: file name used in error messages.
+      variables: start from these (numpy nested dicts) instead of a fresh `init_variables`.
+    Returns:
+      (variables as numpy nested dicts, the set of (collection, path) filled from the file).
+    """
+    if variables is None:
+        rng = jax.random.key(0) if rng is None else rng
+        variables = jax.tree.map(np.asarray, init_variables(rng, config))
+    variables = {c: unfreeze(t) for c, t in variables.items()}
+    used, problems, filled = set(), [], set()
+    for encoder, backbone_name in get_family(config).torchvision_backbones().items():
+        backbone = BACKBONES.get(backbone_name)
+        updates, consumed, missing, mismatched = _encoder_fill(
+            variables, state_dict, encoder, backbone
+        )
+        if missing or mismatched:
+            problems.append((encoder, backbone_name, missing, mismatched))
             continue
-        set_leaf(variables[collection], path, array)
+        for (collection, path), array in updates.items():
+            set_leaf(variables[collection], path, array)
+        filled |= set(updates)
+        used |= consumed
     unexpected = sorted(
         key
         for key in state_dict
-        if key not in consumed
-        and not key.startswith(_NOT_IN_STM)
+        if key not in used
+        and not key.startswith(_NOT_IN_THE_MODEL)
         and not key.endswith("num_batches_tracked")
     )
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            f"{source} is not a torchvision {config.backbone} state dict.\n"
-            f"  missing ({len(missing)}): {missing[:20]}\n"
-            f"  unexpected ({len(unexpected)}): {unexpected[:20]}\n"
-            f"  wrong shape ({len(mismatched)}): {mismatched[:20]}\n"
-            "Use torchvision's resnet50 ImageNet weights (e.g. resnet50-0676ba61.pth) with "
-            "model.backbone='resnet50', or resnet18 weights with model.backbone='resnet18'."
+    if not filled or unexpected:
+        details = "".join(
+            f"\n  {encoder} ({name}): missing ({len(m)}): {m[:10]}; wrong shape ({len(w)}): {w[:10]}"
+            for encoder, name, m, w in problems
         )
-    return variables
+        raise CheckpointFileError(
+            f"{source} is not a torchvision ResNet state dict that fits this model's encoders "
+            f"({', '.join(f'{e}: {b}' for e, b in get_family(config).torchvision_backbones().items())})."
+            f"{details}\n  unexpected ({len(unexpected)}): {unexpected[:20]}\n"
+            "Use torchvision's ImageNet weights of the encoder's backbone (e.g. resnet50-0676ba61.pth "
+            "with model.backbone='resnet50', resnet18 weights with model.backbone='resnet18')."
+        )
+    return variables, filled
 
 
 def load_torchvision_resnet(path, config: ModelConfig, rng=None) -> dict:
-    """Reads a torchvision ResNet `.pth` (weights_only) and converts it."""
+    """Reads a torchvision ResNet `.pth` (weights_only) and converts it (variables only)."""
     from stm_jax.convert.torch_files import load_state_dict
 
-    return convert_torchvision_resnet(load_state_dict(path), config, rng, source=str(path))
+    return convert_torchvision_resnet(load_state_dict(path), config, rng, source=str(path))[0]

@@ -15,8 +15,11 @@ import os
 from pathlib import Path
 
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
+from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import FileVideo
+from stm_jax.io.frames_folder import frame_files
 from stm_jax.io.split_files import read_split_file as read_lines
+from stm_jax.io.videos import Video, VideoInputError, problems_error
 
 log = logging.getLogger("stm_jax.data")
 
@@ -40,8 +43,10 @@ def read_split_file(path: Path) -> list[str]:
     return read_lines(path)
 
 
+@DATASETS.register("davis")
 class DavisSource:
-    """Random-access DAVIS sequences (grain `MapDataset.source` compatible, picklable).
+    """Random-access DAVIS sequences (grain `MapDataset.source` compatible, picklable); for the
+    segment / evaluate jobs, `segment_videos` lists a split's videos.
 
     Args:
       root: the DAVIS folder (holding ImageSets, JPEGImages, Annotations).
@@ -114,3 +119,47 @@ class DavisSource:
 
     def __getitem__(self, index: int) -> FileVideo:
         return self.videos[index]
+
+    @classmethod
+    def segment_videos(cls, data) -> list[Video]:
+        """Videos of a DAVIS split for the segment / evaluate jobs: ImageSets/<year>/<split>.txt,
+        JPEGImages/<res>/<seq>/, first-frame mask Annotations/<res>/<seq>/<first frame>.png (subset:
+        `data.sequences`). Raises one error listing every problem."""
+        root = Path(data.root)
+        if not data.root or not root.is_dir():
+            raise VideoInputError(
+                f"data.root={data.root!r} is not a folder; pass --config.data.root=/path/to/DAVIS."
+            )
+        names = read_split_file(root / "ImageSets" / str(data.year) / f"{data.split}.txt")
+        if data.get("sequences"):
+            wanted = [s.strip() for s in data.sequences.split(",") if s.strip()]
+            unknown = sorted(set(wanted) - set(names))
+            if unknown:
+                raise VideoInputError(
+                    f"data.sequences {unknown} are not in the {data.split} split."
+                )
+            names = wanted
+        videos, problems = [], []
+        for name in names:
+            folder = root / "JPEGImages" / data.resolution / name
+            if not folder.is_dir():
+                problems.append(
+                    f"{folder}: sequence '{name}' is listed in ImageSets/{data.year}/{data.split}.txt "
+                    "but its frames are missing. Re-extract the dataset or remove it from the split."
+                )
+                continue
+            frames, found = frame_files(folder)
+            problems.extend(found)
+            if frames:
+                annotations = root / "Annotations" / data.resolution / name
+                videos.append(
+                    Video(name, frames, annotations / f"{frames[0].stem}.png", annotations)
+                )
+        if problems:
+            raise problems_error(problems)
+        return videos
+
+    @classmethod
+    def single_object(cls, data) -> bool:
+        """DAVIS-2016 from a 2017 root: every id > 0 is the one object."""
+        return str(data.get("year", "2017")) == "2016"

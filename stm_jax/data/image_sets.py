@@ -18,6 +18,7 @@ import numpy as np
 
 from stm_jax.data.coco import segmentation_to_mask
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
+from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import ImageRecord, read_image_record
 from stm_jax.io.images import VOID_LABEL
 from stm_jax.io.split_files import read_split_file
@@ -25,6 +26,7 @@ from stm_jax.io.split_files import read_split_file
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+@DATASETS.register("image_folder")
 class FolderImageSource:
     """Images and masks in two folders, paired by stem.
 
@@ -89,6 +91,7 @@ def _read_sbd_instances(path: Path) -> np.ndarray:
         ) from error
 
 
+@DATASETS.register("voc")
 class VocSource:
     """PASCAL VOC 2012 or SBD instance segmentation.
 
@@ -129,6 +132,7 @@ class VocSource:
         return read_image_record(name, str(self.root / "img" / f"{name}.jpg"), label)
 
 
+@DATASETS.register("coco")
 class CocoSource:
     """COCO instance masks (crowd regions become void 255).
 

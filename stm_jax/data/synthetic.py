@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import ArrayVideo
 from stm_jax.io.images import write_palette_png, write_rgb
 
@@ -185,6 +186,7 @@ def make_synthetic_video(
     return ArrayVideo(name or f"synth{seed}", frames, labels)
 
 
+@DATASETS.register("synthetic")
 class SyntheticVideoSource:
     """In-memory source of synthetic videos (grain-compatible, picklable, generated on access).
 

@@ -19,11 +19,13 @@ import os
 from pathlib import Path
 
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_bad
+from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import FileVideo
 
 log = logging.getLogger("stm_jax.data")
 
 
+@DATASETS.register("youtube_vos")
 class YouTubeVOSSource:
     """Random-access YouTube-VOS videos (grain `MapDataset.source` compatible, picklable).
 

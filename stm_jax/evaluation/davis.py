@@ -181,18 +181,32 @@ def score_davis(
     annotations = gt_root / "Annotations" / resolution
     if not annotations.is_dir():
         raise ScoringError(f"{annotations}: not found; check --config.gt and --config.resolution.")
-    for name in sequences:
-        if not (pred_root / name).is_dir():
-            raise ScoringError(f"{pred_root / name}: no prediction folder for sequence {name!r}.")
+    folders = [(name, annotations / name, pred_root / name) for name in sequences]
+    return score_folders(folders, year, num_threads=num_threads, progress=progress)
 
-    def job(name: str) -> list[ObjectScores]:
-        return _score_folder(annotations / name, pred_root / name, name, year)
+
+def score_folders(
+    folders: Sequence[tuple[str, Path, Path]],
+    year: int | str = 2017,
+    *,
+    num_threads: int | None = None,
+    progress: bool = True,
+) -> Results:
+    """Scores (name, ground-truth folder, prediction folder) triples with the DAVIS protocol, in
+    order (any dataset layout whose annotations are DAVIS-style palette PNGs)."""
+    for name, _, pred_dir in folders:
+        if not Path(pred_dir).is_dir():
+            raise ScoringError(f"{pred_dir}: no prediction folder for sequence {name!r}.")
+
+    def job(folder) -> list[ObjectScores]:
+        name, gt_dir, pred_dir = folder
+        return _score_folder(Path(gt_dir), Path(pred_dir), name, year)
 
     threads = num_threads or min(4, os.cpu_count() or 1)
-    bar = tqdm(total=len(sequences), desc="scoring", unit="seq", disable=not progress)
+    bar = tqdm(total=len(folders), desc="scoring", unit="seq", disable=not progress)
     objects: list[ObjectScores] = []
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for scored in pool.map(job, sequences):  # map keeps the sequence order
+        for scored in pool.map(job, folders):  # map keeps the sequence order
             objects.extend(scored)
             bar.update(1)
     bar.close()

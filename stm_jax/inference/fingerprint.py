@@ -64,7 +64,7 @@ def job_fingerprint(checkpoint, model_config, memory_config, merge_objects: bool
     return {
         "checkpoint": checkpoint_identity(checkpoint),
         "model": dataclasses.asdict(model_config),
-        "memory": dataclasses.asdict(memory_config),
+        "memory": memory_config.to_dict(),
         "merge_objects": bool(merge_objects),
         "code": code_version(),
     }

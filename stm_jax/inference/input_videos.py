@@ -1,29 +1,24 @@
-"""Finding and validating the videos to segment: DAVIS layout or a user's folder of frames.
+"""Validating the videos to segment: their first-frame masks and frame sizes.
 
-Which files are frames, and in which order, is decided by `stm_jax.io.frames_folder` (natural order,
-one image type, no masks). Every error names the file and the fix; `stm_jax.inference.preflight`
-gathers the problems of all videos before any work starts.
+Which videos a dataset holds is its layout's (`stm_jax.data.registry.DATASETS`, as `Video`s); which
+files are frames, and in which order, is `stm_jax.io.frames_folder`'s. Every error names the file and
+the fix; `stm_jax.inference.preflight` gathers the problems of all videos before any work starts.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
 
-from stm_jax.cli_errors import UserError
-from stm_jax.io.frames_folder import FRAME_SUFFIXES, frame_files
+from stm_jax.io.frames_folder import FRAME_SUFFIXES
 from stm_jax.io.images import VOID_LABEL, image_size, read_label_mask
+from stm_jax.io.videos import Video, VideoInputError, list_frames, problems_error
 
 __all__ = [
     "FRAME_SUFFIXES",
     "MASK_RULES",
     "Video",
     "VideoInputError",
-    "davis_videos",
     "first_mask_labels",
-    "folder_video",
     "list_frames",
     "load_first_labels",
     "problems_error",
@@ -33,87 +28,6 @@ MASK_RULES = (
     "A first-frame mask is a palette (or 8-bit grayscale) PNG of the first frame's size whose values "
     "are object ids: 0 = background, 1..N = objects, 255 = void (ignored)."
 )
-
-
-class VideoInputError(UserError, ValueError):
-    """A video that cannot be segmented as given; the message names the file and the fix."""
-
-
-def problems_error(problems: list[str], what: str = "input") -> VideoInputError:
-    """One error listing every problem (one per line)."""
-    if len(problems) == 1:
-        return VideoInputError(problems[0])
-    lines = "\n".join(f"  - {p}" for p in problems)
-    return VideoInputError(f"{len(problems)} {what} problems; nothing was segmented:\n{lines}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Video:
-    """One video to segment: frame files in order and the first frame's mask file."""
-
-    name: str
-    frame_paths: tuple[Path, ...]
-    first_mask_path: Path
-    annotations_dir: Path | None = None  # DAVIS: the folder whose PNGs name every expected frame
-
-    @property
-    def frame_names(self) -> list[str]:
-        return [p.stem for p in self.frame_paths]
-
-
-def list_frames(folder: Path, first_mask: Path | None = None) -> tuple[Path, ...]:
-    """The frames of a folder in natural order; raises VideoInputError listing every problem."""
-    frames, problems = frame_files(folder, first_mask)
-    if problems:
-        raise problems_error(problems)
-    return frames
-
-
-def davis_videos(data) -> list[Video]:
-    """Videos of a DAVIS split: ImageSets/<year>/<split>.txt, JPEGImages/<res>/<seq>/,
-    first-frame mask Annotations/<res>/<seq>/<first frame>.png. Raises one error for all problems."""
-    from stm_jax.data.davis import read_split_file
-
-    root = Path(data.root)
-    if not data.root or not root.is_dir():
-        raise VideoInputError(
-            f"data.root={data.root!r} is not a folder; pass --config.data.root=/path/to/DAVIS."
-        )
-    names = read_split_file(root / "ImageSets" / str(data.year) / f"{data.split}.txt")
-    if data.get("sequences"):
-        wanted = [s.strip() for s in data.sequences.split(",") if s.strip()]
-        unknown = sorted(set(wanted) - set(names))
-        if unknown:
-            raise VideoInputError(f"data.sequences {unknown} are not in the {data.split} split.")
-        names = wanted
-    videos, problems = [], []
-    for name in names:
-        folder = root / "JPEGImages" / data.resolution / name
-        if not folder.is_dir():
-            problems.append(
-                f"{folder}: sequence '{name}' is listed in ImageSets/{data.year}/{data.split}.txt "
-                "but its frames are missing. Re-extract the dataset or remove it from the split."
-            )
-            continue
-        frames, found = frame_files(folder)
-        problems.extend(found)
-        if frames:
-            annotations = root / "Annotations" / data.resolution / name
-            videos.append(Video(name, frames, annotations / f"{frames[0].stem}.png", annotations))
-    if problems:
-        raise problems_error(problems)
-    return videos
-
-
-def folder_video(data) -> Video:
-    """A user's video: data.frames (folder of frames) and data.first_mask (palette PNG)."""
-    if not data.frames or not data.first_mask:
-        raise VideoInputError(
-            "layout='folder' needs --config.data.frames=FRAME_FOLDER and "
-            "--config.data.first_mask=FIRST_FRAME_MASK.png"
-        )
-    frames = list_frames(Path(data.frames), Path(data.first_mask))
-    return Video(Path(data.frames).name, frames, Path(data.first_mask))
 
 
 def first_mask_labels(video: Video, max_objects: int, merge_objects: bool) -> np.ndarray:

@@ -15,7 +15,8 @@ from stm_jax.weights import load_weights
 def load_model(config) -> tuple[ModelConfig, dict]:
     """Returns (model config, variables on device) from `config.checkpoint`.
 
-    A file (`.pth`, `.pt`) is read with PyTorch and converted strictly with `config.model`; a
+    A file (`.pth`, `.pt`) is read with PyTorch, recognised by its keys (STM, STCN, ...) and
+    converted strictly for `config.model` (fields left at 0 / '' take the file's family defaults); a
     directory is a stm_jax checkpoint (a training workdir, a release export, or the workdir of
     configs/convert.py, which needs no PyTorch), which carries its own model config (only
     `max_objects` and `dtype` of `config.model`, which do not change the weights, are taken from the
@@ -27,7 +28,7 @@ def load_model(config) -> tuple[ModelConfig, dict]:
             "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights), "
             "the workdir of configs/convert.py, or a stm_jax training workdir."
         )
-    weights = load_weights(path, ModelConfig.from_config(config.model))
+    weights = load_weights(path, dict(config.model))
     if weights.kind == "torchvision":
         raise ConfigError(
             f"{path} is a torchvision ResNet: it holds no STM heads or decoder. Train from it "
@@ -37,16 +38,20 @@ def load_model(config) -> tuple[ModelConfig, dict]:
     if weights.kind == "checkpoint":
         overrides = {k: config.model[k] for k in ("max_objects", "dtype") if k in config.model}
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
-        _warn_if_read_differs(Path(path), weights.meta, config.get("memory", {}))
+        _warn_if_read_differs(Path(path), weights.meta, config.get("memory", {}), model_config)
     return model_config, jax.device_put(variables)
 
 
-def _warn_if_read_differs(path: Path, meta: dict, memory) -> None:
+def _warn_if_read_differs(path: Path, meta: dict, memory, model_config: ModelConfig) -> None:
     """A checkpoint trained with one memory read and run with another still runs (the read has no
-    weights), but rarely on purpose: say so."""
+    weights), but rarely on purpose: say so. Unset fields on either side are the family's."""
+    from stm_jax.memory.config import MemoryConfig
+    from stm_jax.model.family import get_family
+
+    default = get_family(model_config).memory_defaults.get("similarity", MemoryConfig.similarity)
     trained = meta.get("config", {}).get("memory", {}).get("similarity")
-    trained = trained or meta.get("model", {}).get("similarity", "dot")  # older checkpoints
-    running = memory.get("similarity", "dot")
+    trained = trained or meta.get("model", {}).get("similarity") or default  # older checkpoints
+    running = memory.get("similarity") or default
     if trained != running:
         print(
             f"Warning: {path} was trained with memory.similarity={trained!r}, this run reads with "

@@ -6,8 +6,10 @@
 
 Videos are grouped by frame size (a bucket); a bucket runs B = min(videos_per_step, its videos) slots
 with one object-slot count O (the largest object count in the bucket, unless given), so it compiles
-once. When a video ends its slot takes the next video of the bucket at once, so the device stays full
-whatever the lengths. Frames are decoded ahead on a thread pool; the host reads step t's labels only
+once. videos_per_step is a number, or a function of (variables, height, width, objects) choosing
+it per bucket (`stm_jax.inference.settings.VideosPerStep`: from the device's memory). When a video
+ends its slot takes the next video of the bucket at once, so the device stays full whatever the
+lengths. Frames are decoded ahead on a thread pool; the host reads step t's labels only
 after step t+1 has been dispatched, so the device never waits for the host to copy or write.
 """
 
@@ -20,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from stm_jax.inference.batched import BatchedStepper
 from stm_jax.inference.devices import map_over_devices
 from stm_jax.inference.host_pipeline import FramePrefetcher
+from stm_jax.inference.stepper import Stepper
 
 
 @dataclasses.dataclass
@@ -77,11 +79,14 @@ class _Slot:
         return self.next >= len(self.task.frames)
 
 
+BatchSize = int | Callable[..., int]  # videos per step, or a function of the bucket's shape
+
+
 def segment_bucket(
-    stepper: BatchedStepper,
+    stepper: Stepper,
     variables,
     tasks: Sequence[VideoTask],
-    videos_per_step: int,
+    videos_per_step: BatchSize,
     objects: int | None = None,
     return_probs: bool = False,
     pool: ThreadPoolExecutor | None = None,
@@ -97,6 +102,8 @@ def segment_bucket(
         raise ValueError("segment_bucket takes videos of one frame size; use segment_tasks.")
     objects = objects or max(task.num_objects for task in tasks)
     num_slots = stepper.num_slots
+    if callable(videos_per_step):
+        videos_per_step = videos_per_step(variables, height, width, objects)
     batch = max(1, min(videos_per_step, len(tasks)))
     waiting = deque(tasks)
     slots: list[_Slot | None] = [None] * batch
@@ -165,10 +172,10 @@ def segment_bucket(
 
 
 def segment_tasks(
-    stepper: BatchedStepper,
+    stepper: Stepper,
     variables,
     tasks: Sequence[VideoTask],
-    videos_per_step: int,
+    videos_per_step: BatchSize,
     objects: int | None = None,
     return_probs: bool = False,
     prefetch: int = 4,
@@ -184,11 +191,11 @@ def segment_tasks(
 
 
 def segment_on_devices(
-    stepper: BatchedStepper,
+    stepper: Stepper,
     devices: Sequence,
     variables,
     tasks: Sequence[VideoTask],
-    videos_per_step: int,
+    videos_per_step: BatchSize,
     emit: Callable[[VideoTask, int, np.ndarray], None],
     prefetch: int = 4,
     decode_threads: int = 4,

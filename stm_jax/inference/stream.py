@@ -1,5 +1,5 @@
-"""One video segmented frame by frame, with corrections and late objects: the loop that the segment
-job (`stm_jax.inference.whole_video.segment_video`) and the public `stm_jax.Segmenter` both run.
+"""One video segmented frame by frame, with corrections and late objects: the loop behind the public
+`stm_jax.Segmenter` and `stm_jax.inference.whole_video.segment_video`.
 
     stream = VideoStream(stepper, variables)
     stream.start(frame0, labels0)        # frame 0 and its objects (pinned in memory)
@@ -8,8 +8,10 @@ job (`stm_jax.inference.whole_video.segment_video`) and the public `stm_jax.Segm
     stream.correct(labels)               # the user's mask replaces this frame's and is pinned
 
 `add_objects` / `correct` act on the last frame, after `step` has memorised it: they re-encode it
-with the new probabilities (`FrameStepper.rememorize`), so the next frame reads the corrected frame.
-Everything compiles once per frame size and object-slot count.
+with the new probabilities (`Stepper.rememorize`), so the next frame reads the corrected frame.
+It runs the jobs' step (`stm_jax.inference.stepper.Stepper`) with one video slot, so a video gives
+the same masks here and in the segment job. Everything compiles once per frame size and object-slot
+count.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import jax
 import numpy as np
 
 from stm_jax.core import VideoState
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
 
 
 def labels_to_probs(labels: np.ndarray, num_slots: int) -> np.ndarray:
@@ -35,7 +37,7 @@ class StreamState(NamedTuple):
     """A stream's whole state, a pytree of arrays: save it (e.g. `jax.device_get` + np.savez of its
     leaves) and give it back to `VideoStream.state` to continue exactly where it was."""
 
-    video: VideoState  # memory bank, valid objects, next frame index
+    video: VideoState  # memory bank, valid objects, next frame index (a batch of one video)
     frame: np.ndarray  # [H, W, 3] uint8: the last frame (for corrections of it)
     probs: np.ndarray  # [H, W, K] float32: its probabilities
 
@@ -43,15 +45,16 @@ class StreamState(NamedTuple):
 class VideoStream:
     """Frame-by-frame segmentation of one video at a time (see the module docstring)."""
 
-    def __init__(self, stepper: FrameStepper, variables):
+    def __init__(self, stepper: Stepper, variables):
         self.stepper = stepper
         self.variables = variables
         self.num_slots = stepper.model_config.num_slots
         self._state: StreamState | None = None
+        self.last_labels = None  # [H, W] uint8 labels of the last step (a device array)
 
     @property
     def num_objects(self) -> int:
-        return int(self._require().video.object_valid.shape[0])
+        return int(self._require().video.object_valid.shape[-1])
 
     def _require(self) -> StreamState:
         if self._state is None:
@@ -80,8 +83,13 @@ class VideoStream:
         # Objects absent from frame 0 stay out of aggregation and memory until they are added.
         present = np.isin(np.arange(1, num_objects + 1), np.unique(labels))
         probs = labels_to_probs(labels, self.num_slots)
-        video = self.stepper.init(self.variables, frame, probs, present)
+        height, width = labels.shape
+        video = self.stepper.empty(self.variables, 1, height, width, num_objects)
+        video = self.stepper.reset_slot(
+            self.variables, video, np.int32(0), frame, labels.astype(np.uint8), present
+        )
         self._state = StreamState(video, frame, probs)
+        self.last_labels = labels.astype(np.uint8)
         return probs
 
     def step(self, frame, given: tuple[np.ndarray, list[int]] | None = None):
@@ -89,28 +97,39 @@ class VideoStream:
         this frame inside the same compiled step (the YouTube-VOS protocol). Returns [H, W, K]
         probabilities (a device array)."""
         state = self._require()
+        frames, active = np.asarray(frame)[None], np.ones((1,), bool)
         if given is None:
-            probs, video = self.stepper.step(self.variables, frame, state.video)
+            labels, probs, video = self.stepper.step(self.variables, frames, state.video, active)
         else:
-            labels, ids = given
-            given_objects = np.zeros((self.num_objects,), bool)
-            given_objects[np.asarray(ids, int) - 1] = True
-            probs, video = self.stepper.step(
+            given_labels, ids = given
+            given_objects = np.zeros((1, self.num_objects), bool)
+            given_objects[0, np.asarray(ids, int) - 1] = True
+            labels, probs, video = self.stepper.step_given(
                 self.variables,
-                frame,
+                frames,
                 state.video,
-                labels_to_probs(self._ids(labels), self.num_slots),
+                active,
+                self._ids(given_labels).astype(np.uint8)[None],
                 given_objects,
             )
-        self._state = StreamState(video, frame, probs)
-        return probs
+        self._state = StreamState(video, frame, probs[0])
+        self.last_labels = labels[0]
+        return probs[0]
 
-    def _rememorize(self, probs: np.ndarray, pin: bool) -> np.ndarray:
+    def rememorize(self, probs, pin: bool = False) -> np.ndarray:
+        """Re-encodes the last frame in memory with `probs` [H, W, K] (soft or one-hot) instead of
+        its own prediction; objects present in them join. pin=True keeps it permanently."""
         state = self._require()
         video = self.stepper.rememorize(
-            self.variables, state.frame, probs, state.video, np.bool_(pin)
+            self.variables,
+            np.asarray(state.frame)[None],
+            probs[None],
+            state.video,
+            np.full((1,), pin, bool),
+            np.ones((1,), bool),
         )
         self._state = StreamState(video, state.frame, probs)
+        self.last_labels = np.argmax(probs, axis=-1).astype(np.uint8)
         return probs
 
     def add_objects(self, labels, pin: bool = False) -> np.ndarray:
@@ -127,13 +146,13 @@ class VideoStream:
         region = np.sum(given_probs * given, axis=-1, keepdims=True)
         probs = np.asarray(self._require().probs, np.float32)
         probs = np.where(given, given_probs, probs * (1.0 - region)).astype(np.float32)
-        return self._rememorize(probs, pin)
+        return self.rememorize(probs, pin)
 
     def correct(self, labels) -> np.ndarray:
         """The user's [H, W] ids for the last frame replace its prediction (objects in it that
         were not yet tracked join), and the frame is pinned: it stays in memory for the rest of the
         video (policy in `stm_jax.memory.bank.pin_temporary`). Returns its probabilities."""
-        return self._rememorize(labels_to_probs(self._ids(labels), self.num_slots), True)
+        return self.rememorize(labels_to_probs(self._ids(labels), self.num_slots), True)
 
     def block_until_ready(self) -> None:
         """Waits for the device work of the last call (without copying the state to the host)."""

@@ -1,21 +1,20 @@
 """Whole-video segmentation: the frame-by-frame stream (`stm_jax.inference.stream.VideoStream`,
-also behind `stm_jax.Segmenter`) run over a list of frames."""
+also behind `stm_jax.Segmenter`, on the jobs' step) run over a list of frames."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.stepper import Stepper
 from stm_jax.inference.stream import VideoStream, labels_to_probs
 
 __all__ = ["labels_to_probs", "segment_video"]
 
 
 def segment_video(
-    stepper: FrameStepper,
+    stepper: Stepper,
     variables,
     frames: Sequence[np.ndarray] | Sequence[Callable[[], np.ndarray]],
     first_labels: np.ndarray,
@@ -47,5 +46,5 @@ def segment_video(
         if return_probs:
             yield np.asarray(probs)
         else:
-            yield np.asarray(jnp.argmax(probs, axis=-1).astype(jnp.uint8))
+            yield np.asarray(stream.last_labels)
     stream.block_until_ready()

@@ -16,6 +16,7 @@ JOBS = {
     "train": "stm_jax.jobs.train:run",
     "demo": "stm_jax.jobs.demo:run",
     "convert": "stm_jax.jobs.convert:run",
+    "export": "stm_jax.jobs.export:run",
 }
 
 
@@ -23,11 +24,16 @@ def run_job(config, workdir: str | None) -> None:
     """Runs the job named by `config.job` with `workdir` (default: config.workdir or ./workdir)."""
     from stm_jax.cli_errors import ConfigError
     from stm_jax.config_checks import check_config
+    from stm_jax.plugins import load_plugins
+
+    load_plugins(config.get("plugins", ""))  # before any name is checked or looked up
 
     name = config.get("job")
     if name not in JOBS:
         raise ConfigError(f"config.job={name!r} is not one of {sorted(JOBS)}; fix the config file.")
-    check_config(config)
+    from stm_jax.training.loss import LOSSES
+
+    check_config(config, {("train", "loss"): LOSSES})
     # Multi-host runs (config.distributed.* or JAX_COORDINATOR_ADDRESS etc.) start JAX's
     # distributed runtime before any job touches a device.
     from stm_jax.training.distributed import maybe_initialize

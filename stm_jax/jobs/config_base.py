@@ -8,31 +8,41 @@ dataclass defaults (`ModelConfig`, `MemoryConfig`) and default builders, so each
                               inference (videos per step, preset, host pipeline, compile cache)
     youtubevos_config(year) + the YouTube-VOS valid layout
     train_config()          + data, train, eval, init_from, resume
-    demo_config()           + checkpoint, input, the generated video
+    demo_config()           + checkpoint, data.frames/first_mask (yours), the generated video
     convert_config()        + the official .pth to convert once
+    export_config()         + checkpoint, the exported step's shape and platforms, preset
 """
 
 from __future__ import annotations
 
 import ml_collections
+from ml_collections import config_dict
 
 from stm_jax.data.config import default_data_config
 from stm_jax.inference.settings import inference_block
-from stm_jax.memory.config import MemoryConfig
+from stm_jax.memory.config import PROTOCOL_FIELDS, MemoryConfig
+from stm_jax.memory.policy import policy_option_defaults
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.defaults import default_eval_config, default_train_config
 
 
 def model_block(**overrides) -> ml_collections.ConfigDict:
-    """`config.model`: the architecture (`ModelConfig` fields and defaults)."""
-    block = ml_collections.ConfigDict(ModelConfig().to_dict())
+    """`config.model`: the architecture (`ModelConfig` fields; 0 / '' = the family's default, so
+    `--config.model.family=stcn` alone gives STCN as released)."""
+    block = ml_collections.ConfigDict(ModelConfig.unresolved_defaults())
     block.update(overrides)
     return block
 
 
 def memory_block(**overrides) -> ml_collections.ConfigDict:
-    """`config.memory`: the read and the bank policy (`MemoryConfig` fields and defaults)."""
-    block = ml_collections.ConfigDict(MemoryConfig().to_dict())
+    """`config.memory`: the read and the bank policy (`MemoryConfig` fields and defaults, every
+    registered policy's options). The protocol fields (similarity, top_k, mem_every, read_previous)
+    start unset: the model family's published protocol applies unless the run sets them."""
+    values = MemoryConfig().to_dict()
+    values.update(policy_option_defaults())
+    for field in PROTOCOL_FIELDS:
+        values[field] = config_dict.placeholder(type(values[field]))
+    block = ml_collections.ConfigDict(values)
     block.update(overrides)
     return block
 
@@ -41,6 +51,9 @@ def base_config(job: str) -> ml_collections.ConfigDict:
     """Fields every job reads."""
     c = ml_collections.ConfigDict()
     c.job = job
+    # Your own modules or .py files registering entries (similarities, policies, losses, dataset
+    # layouts, backbones, model families), comma-separated; imported before the job runs.
+    c.plugins = ""
     # Multi-host: empty coordinator_address = read JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES /
     # JAX_PROCESS_ID from the environment; none set = single process.
     c.distributed = ml_collections.ConfigDict(
@@ -79,7 +92,9 @@ def segment_config() -> ml_collections.ConfigDict:
     c.checkpoint = ""  # official STM_weights.pth, or a stm_jax training workdir / checkpoint dir
     c.data = ml_collections.ConfigDict(
         dict(
-            layout="davis",  # 'davis' (ImageSets split) or 'folder' (one video: frames + first mask)
+            # a dataset layout (stm_jax.data.registry.DATASETS): 'davis' (ImageSets split),
+            # 'folder' (one video: frames + first mask), 'video_folders' (no split files), yours
+            layout="davis",
             root="",
             year="2017",
             split="val",
@@ -90,7 +105,8 @@ def segment_config() -> ml_collections.ConfigDict:
         )
     )
     c.num_devices = 0  # local devices to spread videos over; 0 = all
-    # videos per compiled step (0 = 1 on CPU, 16 on GPU/TPU), bf16 preset, decoding, compile cache
+    # videos per compiled step (0 = 1 on CPU, from the device memory on GPU/TPU), bf16 preset,
+    # decoding, compile cache
     c.inference = inference_block()
     c.overlays = False  # also write an overlay GIF/MP4 + contact sheet per sequence
     # Outputs of another job (other checkpoint, config, inputs or code) in the workdir are refused;
@@ -131,8 +147,15 @@ def demo_config() -> ml_collections.ConfigDict:
     c = model_config("demo")
     c.workdir = "demo_out"
     c.checkpoint = ""  # empty: the shipped synthetic_cpu checkpoint
-    c.input = ""  # a folder of your frames (then first_mask is required)
-    c.first_mask = ""  # palette PNG of the first frame's objects
+    # Your video instead of the generated one, spelled as for the segment job.
+    c.data = ml_collections.ConfigDict(
+        dict(
+            frames="",  # a folder of your frames (then first_mask is required)
+            first_mask="",  # palette PNG of the first frame's objects
+        )
+    )
+    c.input = ""  # deprecated spelling of data.frames (accepted with a note)
+    c.first_mask = ""  # deprecated spelling of data.first_mask (accepted with a note)
     # The held-out synthetic videos: a seed the training never used, the training videos' format.
     c.seed = 7
     c.num_videos = 2
@@ -150,4 +173,24 @@ def convert_config() -> ml_collections.ConfigDict:
     c.workdir = "weights/stm"
     c.checkpoint = ""  # the official STM_weights.pth (or a .pt with the same keys)
     c.overwrite = False  # True: replace another converted checkpoint in the workdir
+    return c
+
+
+def export_config() -> ml_collections.ConfigDict:
+    """The 'export' job: a checkpoint's per-frame step as a `jax.export` artifact."""
+    c = model_config("export")
+    c.workdir = "exported/stm"
+    c.checkpoint = ""  # a converted / trained stm_jax checkpoint, or the official .pth
+    c.export = ml_collections.ConfigDict(
+        dict(
+            height=480,  # the frame size the step takes
+            width=854,
+            objects=2,  # object slots (videos with fewer objects leave the rest empty)
+            videos=1,  # video slots per step
+            platforms="cpu,cuda,tpu",  # lowered into one artifact: any of cpu, cuda, rocm, tpu
+        )
+    )
+    # 'accelerator' exports the bfloat16 step; the compilation cache is not used (nothing compiles).
+    c.inference = ml_collections.ConfigDict(dict(preset="default", compile_cache=False))
+    c.overwrite = False  # True: replace another exported step in the workdir
     return c

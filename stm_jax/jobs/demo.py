@@ -3,18 +3,22 @@
 Run:  python main.py --config configs/demo.py
 Generates a synthetic video in the DAVIS layout (textured shapes that move, occlude each other and
 leave the frame), segments it with the checkpoint trained by configs/synthetic_cpu.py, writes the
-masks, an overlay GIF and a contact sheet, scores J&F and prints it beside the copy-the-first-frame
-baseline. With --config.input=FRAMES_DIR --config.first_mask=MASK.png it segments your video instead,
-and says that the shipped model knows synthetic shapes only (for real videos: the official weights,
-converted once with configs/convert.py).
+masks, an overlay GIF and a side-by-side sheet (frame | prediction | ground truth) per video, scores
+J&F and prints it beside the copy-the-first-frame baseline. With --config.data.frames=FRAMES_DIR
+--config.data.first_mask=MASK.png (the segment job's spelling) it segments your video instead, and says
+that the shipped model knows synthetic shapes only (for real videos: the official weights, converted
+once with configs/convert.py). The older spellings --config.input / --config.first_mask still work,
+with a deprecation note.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import ml_collections
 
+from stm_jax import assets
 from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_davis
 from stm_jax.inference.input_videos import VideoInputError
@@ -23,7 +27,8 @@ from stm_jax.jobs.config_base import segment_config
 from stm_jax.jobs.evaluate import evaluate_davis
 from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
 
-SHIPPED_CHECKPOINT = Path(__file__).parents[1] / "assets" / "synthetic_cpu"
+SHIPPED_CHECKPOINT = assets.path("synthetic_cpu")
+DEPRECATED_SPELLINGS = {"input": "data.frames", "first_mask": "data.first_mask"}
 
 
 def synthetic_only_note(frames: str, first_mask: str) -> str:
@@ -32,25 +37,40 @@ def synthetic_only_note(frames: str, first_mask: str) -> str:
         "Note: the shipped checkpoint was trained on synthetic shapes only (configs/synthetic_cpu.py);"
         " on real videos its masks are poor (J&F ~0.18 measured, vs 0.11 for copying the first "
         "mask). For real videos use the official weights (STM_weights.pth from seoungwugoh/STM):\n"
-        "  python main.py --config configs/convert.py --config.checkpoint=STM_weights.pth "
-        "--workdir weights/stm\n"
-        f"  python main.py --config configs/segment.py --config.checkpoint=weights/stm "
+        "  stm-jax --config convert --config.checkpoint=STM_weights.pth --workdir weights/stm\n"
+        f"  stm-jax --config segment --config.checkpoint=weights/stm "
         f"--config.data.frames={frames} --config.data.first_mask={first_mask} --workdir OUT"
     )
 
 
-def _run_config(config, workdir: Path) -> ml_collections.ConfigDict:
+def user_video(config) -> tuple[str, str]:
+    """(frames folder, first-frame mask) of the user's video, '' when the demo generates one.
+
+    `data.frames` / `data.first_mask` are the spelling; the deprecated `input` / `first_mask` are
+    still read, with a one-line note on stderr."""
+    data = config.get("data") or {}
+    given = {"data.frames": data.get("frames", ""), "data.first_mask": data.get("first_mask", "")}
+    for old, new in DEPRECATED_SPELLINGS.items():
+        if config.get(old):
+            print(
+                f"note: --config.{old} is deprecated; use --config.{new} (same meaning).",
+                file=sys.stderr,
+                flush=True,
+            )
+            given[new] = given[new] or config.get(old)
+    return given["data.frames"], given["data.first_mask"]
+
+
+def _run_config(config, workdir: Path, frames: str, first_mask: str) -> ml_collections.ConfigDict:
     run = segment_config()
     run.checkpoint = config.checkpoint or str(SHIPPED_CHECKPOINT)
     run.model.update(config.model)
-    run.memory.update(config.memory)
+    run.memory.update(config.memory.to_dict())  # values, not the protocol placeholders
     run.overlays = True
     run.overwrite = bool(config.get("overwrite"))
-    if config.input:
+    if frames:
         run.job = "segment"
-        run.data.update(
-            {"layout": "folder", "frames": config.input, "first_mask": config.first_mask}
-        )
+        run.data.update({"layout": "folder", "frames": frames, "first_mask": first_mask})
     else:
         from stm_jax.data.synthetic import write_synthetic_davis
 
@@ -77,14 +97,15 @@ def copy_first_frame_baseline(run, workdir: Path):
 
 def run(config, workdir: str) -> None:
     workdir = Path(workdir)
-    if config.input and not config.first_mask:
+    frames, first_mask = user_video(config)
+    if frames and not first_mask:
         raise VideoInputError(
-            "--config.input needs --config.first_mask=MASK.png: a palette PNG of the first frame's "
-            "objects (0 = background, ids 1..N)."
+            "--config.data.frames needs --config.data.first_mask=MASK.png: a palette PNG of the "
+            "first frame's objects (0 = background, ids 1..N)."
         )
-    run_config = _run_config(config, workdir)
-    if config.input:
-        note = synthetic_only_note(config.input, config.first_mask)
+    run_config = _run_config(config, workdir, frames, first_mask)
+    if frames:
+        note = synthetic_only_note(frames, first_mask)
         if not config.checkpoint:
             print(note, flush=True)
         predictions = segment_videos(run_config, workdir)
@@ -101,5 +122,5 @@ def run(config, workdir: str) -> None:
         f"copy-the-first-frame baseline J&F {trivial['J&F-Mean']:.3f}"
     )
     print(f"Masks:    {workdir / 'predictions'}")
-    print(f"Overlays: {workdir / 'overlays'} (GIF + contact sheet per video)")
+    print(f"Overlays: {workdir / 'overlays'} (GIF + side-by-side sheet per video)")
     print(f"Scores:   {workdir / 'global_results-val.csv'}")

@@ -1,4 +1,5 @@
-"""The 'evaluate' job for DAVIS: segment the split (all devices and hosts), then score on process 0.
+"""The 'evaluate' job: segment the split (all devices and hosts), then score on process 0 with the
+DAVIS protocol (any layout with DAVIS-style annotations: DAVIS, `video_folders`, yours).
 
 Run (configs/davis2017_val.py, configs/davis2016_val.py):
   python main.py --config configs/davis2017_val.py --workdir OUT \
@@ -15,16 +16,17 @@ from pathlib import Path
 
 import jax
 
-from stm_jax.evaluation.davis import score_davis
+from stm_jax.evaluation.davis import score_folders
 from stm_jax.evaluation.results import format_results, save_results, write_results_csv
 from stm_jax.inference.fingerprint import csv_source
-from stm_jax.jobs.segment import list_videos, segment_videos, write_overlays
+from stm_jax.jobs.segment import list_videos, merges_objects, segment_videos, write_overlays
 
 
-def has_full_annotations(config, videos) -> bool:
-    annotations = Path(config.data.root) / "Annotations" / config.data.resolution
+def has_full_annotations(videos) -> bool:
+    """Every frame of every video has its annotation PNG (in the layout's annotation folder)."""
     return all(
-        all((annotations / video.name / f"{name}.png").is_file() for name in video.frame_names)
+        video.annotations_dir is not None
+        and all((video.annotations_dir / f"{name}.png").is_file() for name in video.frame_names)
         for video in videos
     )
 
@@ -36,18 +38,13 @@ def evaluate_davis(config, workdir: str):
     if jax.process_index() != 0:
         return None
     if config.get("overlays"):
-        write_overlays(videos, pred_root, Path(workdir) / "overlays")
-    if not has_full_annotations(config, videos):
+        write_overlays(videos, pred_root, Path(workdir) / "overlays", merges_objects(config))
+    if not has_full_annotations(videos):
         print("No full annotations for this split: predictions written, scoring skipped.")
         return None
-    year = int(config.data.year)
-    results = score_davis(
-        config.data.root,
-        pred_root,
-        [video.name for video in videos],
-        year=year,
-        resolution=config.data.resolution,
-    )
+    year = 2016 if merges_objects(config) else 2017
+    folders = [(video.name, video.annotations_dir, pred_root / video.name) for video in videos]
+    results = score_folders(folders, year)
     set_name = f"{config.data.split}{'' if year == 2017 else '-' + str(year)}"
     global_csv, sequence_csv = write_results_csv(results, workdir, set_name, csv_source(pred_root))
     save_results(results, Path(workdir) / f"results-{set_name}.json")

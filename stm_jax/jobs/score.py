@@ -45,5 +45,8 @@ def run(config, workdir: str) -> None:
         from stm_jax.evaluation.overlay import write_davis_overlays
 
         out = Path(workdir) / "overlays"
-        write_davis_overlays(config.gt, config.pred, results.sequences, out, config.resolution)
+        merge = str(config.year) == "2016"
+        write_davis_overlays(
+            config.gt, config.pred, results.sequences, out, config.resolution, merge_objects=merge
+        )
         print(f"Overlays saved in {out}")

@@ -23,26 +23,30 @@ import numpy as np
 from tqdm import tqdm
 
 from stm_jax.config_checks import check_config
+from stm_jax.data.registry import segment_layout
 from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
-from stm_jax.inference.input_videos import Video, davis_videos, folder_video, load_first_labels
+from stm_jax.inference.input_videos import Video, load_first_labels
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import plan_outputs
-from stm_jax.inference.settings import make_stepper, videos_per_step
+from stm_jax.inference.settings import VideosPerStep, make_stepper
 from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 
 
 def list_videos(config) -> list[Video]:
-    if config.data.layout == "davis":
-        return davis_videos(config.data)
-    if config.data.layout == "folder":
-        return [folder_video(config.data)]
-    raise ValueError(f"data.layout={config.data.layout!r}; use 'davis' or 'folder'.")
+    """The videos of `config.data`, listed by its layout (`stm_jax.data.registry.DATASETS`)."""
+    return segment_layout(config.data.layout).segment_videos(config.data)
+
+
+def merges_objects(config) -> bool:
+    """Whether the layout scores (and segments) every object of a video as one (DAVIS-2016)."""
+    layout = segment_layout(config.data.layout)
+    return bool(getattr(layout, "single_object", lambda data: False)(config.data))
 
 
 def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask:
@@ -76,7 +80,7 @@ def write_predictions(stepper, devices, variables, config, tasks, out_root, fing
                 devices,
                 variables,
                 tasks,
-                videos_per_step(config),
+                VideosPerStep(config, stepper),
                 emit,
                 prefetch=inference.get("prefetch", 4),
                 decode_threads=inference.get("decode_threads", 4),
@@ -91,7 +95,7 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     folder. Raises VideoInputError (all input problems at once) or StaleOutputError before any work."""
     check_config(config)  # also for library callers that bypass main.py
     videos = list_videos(config) if videos is None else videos
-    merge_objects = config.data.layout == "davis" and str(config.data.year) == "2016"
+    merge_objects = merges_objects(config)
     check_videos(videos, int(config.model.max_objects), merge_objects)
     model_config, variables = load_model(config)
     stepper = make_stepper(config, model_config)
@@ -119,8 +123,23 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     return out_root
 
 
-def write_overlays(videos: list[Video], pred_root: Path, out_dir: Path) -> None:
-    """An overlay animation and a contact sheet per video, from the written predictions."""
+def ground_truth(video: Video, merge_objects: bool = False) -> np.ndarray | None:
+    """Every frame's annotated ids (DAVIS layout), or None when a frame has no annotation."""
+    if video.annotations_dir is None:
+        return None
+    paths = [video.annotations_dir / f"{name}.png" for name in video.frame_names]
+    if not all(p.is_file() for p in paths):
+        return None
+    labels = np.stack([read_label_mask(p) for p in paths])
+    # DAVIS-2016: every id > 0 is the one object, as the scorer reads it.
+    return (labels > 0).astype(np.uint8) if merge_objects else labels
+
+
+def write_overlays(
+    videos: list[Video], pred_root: Path, out_dir: Path, merge_objects: bool = False
+) -> None:
+    """An overlay animation and a side-by-side sheet (frame | prediction | ground truth when the
+    layout has it) per video, from the written predictions."""
     from stm_jax.evaluation.overlay import write_sequence_overlay
 
     for video in tqdm(videos, desc="overlays", unit="video"):
@@ -128,12 +147,13 @@ def write_overlays(videos: list[Video], pred_root: Path, out_dir: Path) -> None:
         labels = np.stack(
             [read_label_mask(pred_root / video.name / f"{n}.png") for n in video.frame_names]
         )
-        write_sequence_overlay(out_dir, video.name, frames, labels)
+        truth = ground_truth(video, merge_objects)
+        write_sequence_overlay(out_dir, video.name, frames, labels, truth)
 
 
 def run(config, workdir: str) -> None:
     videos = list_videos(config)
     out_root = segment_videos(config, workdir, videos)
     if config.get("overlays") and jax.process_index() == 0:
-        write_overlays(videos, out_root, Path(workdir) / "overlays")
+        write_overlays(videos, out_root, Path(workdir) / "overlays", merges_objects(config))
     print(f"Predictions written to {out_root}")

@@ -2,11 +2,13 @@
 
 Start-up order (big_vision): a checkpoint in W/checkpoints -> `config.resume` -> `config.init_from`
 -> scratch. Then: one jitted data-parallel update per global batch, logs (tqdm, metrics.jsonl,
-TensorBoard), async orbax saves every `train.checkpoint_every` steps, and every `train.eval_every` steps
-J&F on `config.eval.source`. One orbax manager in W/checkpoints keeps the latest
-`train.keep_checkpoints` steps plus the best-J&F step (an evaluation that beats the best so far is
-saved even off the checkpoint cadence). A non-finite loss stops the run before
-anything is saved, so the last checkpoint on disk is the last good one.
+TensorBoard; the bar's and the logged loss and clips/s are over the last `train.log_every` steps),
+async orbax saves every `train.checkpoint_every` steps, and every `train.eval_every` steps J&F on
+`config.eval.source`, with side-by-side sheets of `eval.images` held-out videos as TensorBoard
+images. One orbax manager in W/checkpoints keeps the latest `train.keep_checkpoints` steps plus the
+best-J&F step (an evaluation that beats the best so far is saved even off the checkpoint cadence).
+A non-finite loss stops the run before anything is saved, so the last checkpoint on disk is the
+last good one.
 
 Health (stm_jax.training.health): at the first step and every log step, metrics.jsonl and the
 progress bar get the fraction of foreground logits at the aggregation clamp, the gradient norm per
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 import zlib
 from pathlib import Path
 
@@ -29,14 +30,16 @@ from jax.sharding import NamedSharding, PartitionSpec
 from stm_jax import checkpoint_io
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip_at_step
-from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 from stm_jax.training import distributed
 from stm_jax.training.cpu_compile import allocator_hint
+from stm_jax.training.eval_images import prediction_sheets
 from stm_jax.training.evaluate import copy_first_frame_baseline, evaluate, load_eval_videos
+from stm_jax.training.forward import training_memory
 from stm_jax.training.health import health_report, health_warnings
 from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
+from stm_jax.training.progress import StepWindow
 from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ def _meta(config, model_config: ModelConfig, step: int, score: float | None = No
         "step": int(step),
         "score": score,
         "config": config.to_dict() if hasattr(config, "to_dict") else dict(config),
+        # The user's modules that registered entries of this run (checked when it is loaded).
+        "plugins": config.get("plugins", ""),
     }
 
 
@@ -138,7 +143,8 @@ def run(config, workdir: str) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     t = config.train
     model_config = ModelConfig.from_config(config.model)
-    memory_config = MemoryConfig.from_config(config.memory)
+    # Training reads memory with the family's training protocol; evaluation with its inference one.
+    memory_config = training_memory(model_config, config.memory)
     if int(config.data.crop_size) % 16:
         raise ValueError(
             f"data.crop_size={config.data.crop_size} must be a multiple of 16 (the encoders' "
@@ -201,7 +207,9 @@ def run(config, workdir: str) -> dict:
         dynamic_ncols=True,
     )
     result = {"step": start}
-    window_start, window_steps = time.perf_counter(), 0
+    # Loss and clips/s over the last log_every steps, for the bar at every step and for each log.
+    window = StepWindow(int(t.log_every) or 1, int(config.data.batch_size))
+    health = {}  # the bar's health fields, from the latest log step
     step = start
     reports = []
     try:
@@ -219,7 +227,8 @@ def run(config, workdir: str) -> dict:
                     "train.lr, set train.grad_clip, or check the data."
                 )
             step += 1
-            window_steps += 1
+            window.add(loss, compiled=step == start + 1)
+            bar.set_postfix(**window.postfix(), **health, refresh=False)
             bar.update(1)
             result = {"step": step, "loss": loss}
             first = step == start + 1
@@ -227,40 +236,47 @@ def run(config, workdir: str) -> dict:
             if first or last or (t.log_every and step % int(t.log_every) == 0):
                 # Health at the first step (its gradients are those of the initial weights) and
                 # at every log step: saturation, grad norm per module, data counters, max skip.
-                elapsed = time.perf_counter() - window_start
                 values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                values["steps_per_s"] = window_steps / max(elapsed, 1e-9)
-                values["clips_per_s"] = values["steps_per_s"] * int(config.data.batch_size)
+                # The logged loss is the window's mean (this step's alone is loss_step).
+                values["loss_step"], values["loss"] = values["loss"], window.loss
+                values["steps_per_s"] = window.steps_per_s
+                values["clips_per_s"] = window.clips_per_s
                 values["max_skip"] = max_skip_at_step(
                     step - 1, int(data_config.batch_size), dict(data_config.max_skip)
                 )
                 values.update(iterator.data_counts())
                 writer.write(step, values, prefix="train/")
                 resampled = sum(v for k, v in values.items() if k.startswith("data/resampled"))
-                bar.set_postfix(
-                    loss=f"{loss:.4f}",
-                    sat=f"{100 * values['saturated_fraction']:.1f}%",
-                    gnorm=f"{values['grad_norm']:.3g}",
-                    skip=values["max_skip"],
-                    resampled=int(resampled),
-                    clips_s=f"{values['clips_per_s']:.1f}",
-                )
+                health = {
+                    "sat": f"{100 * values['saturated_fraction']:.1f}%",
+                    "gnorm": f"{values['grad_norm']:.3g}",
+                    "skip": values["max_skip"],
+                    "resampled": int(resampled),
+                }
+                bar.set_postfix(**window.postfix(), **health)
                 if first or (dry_run and last):
                     report = health_report(step - 1 if first else step, values)
                     reports.append(report)
                     _say(report)
                     for warning in health_warnings(values, first_step=first and start == 0):
                         _say(warning)
-                window_start, window_steps = time.perf_counter(), 0
             if dry_run:
                 continue
             save = bool(t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last
             score = None
             if eval_videos and (step % int(t.eval_every) == 0 or last):
-                scores = evaluate(
-                    model_config, memory_config, host_variables(state, batch_stats), eval_videos
+                scores, predictions = evaluate(
+                    model_config,
+                    config.memory,  # the family's inference protocol where unset
+                    host_variables(state, batch_stats),
+                    eval_videos,
+                    return_predictions=True,
                 )
                 writer.write(step, scores, prefix="eval/")
+                sheets = prediction_sheets(
+                    eval_videos, predictions, int(config.eval.get("images", 0))
+                )
+                writer.write_images(step, sheets, prefix="eval/")
                 if chief:
                     bar.write(
                         f"[eval] step {step}: J&F {scores['J&F']:.4f} "
@@ -270,7 +286,7 @@ def run(config, workdir: str) -> dict:
                 score = float(scores["J&F"])
                 if score > best_score:  # a new best is saved even off the checkpoint cadence
                     best_score, save = score, True
-                window_start, window_steps = time.perf_counter(), 0  # eval time is not step time
+                window.restart_clock()  # evaluation time is not step time
             if save:
                 checkpoint_io.save_step(
                     manager,

@@ -37,7 +37,7 @@ from stm_jax.inference.input_videos import VideoInputError, list_frames
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder
-from stm_jax.inference.settings import make_stepper, videos_per_step
+from stm_jax.inference.settings import VideosPerStep, make_stepper
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
 
@@ -100,7 +100,7 @@ def write_submission(stepper, config, variables, tasks, submission, plans, progr
             local_devices(config),
             variables,
             [task for task, _ in tasks],
-            videos_per_step(config),
+            VideosPerStep(config, stepper),
             emit,
             prefetch=inference.get("prefetch", 4),
             decode_threads=inference.get("decode_threads", 4),

@@ -8,41 +8,32 @@ The kept frames are two runs: slots [0, num_pinned) are permanent (the first fra
 frames; at most `memory.permanent_slots`), which eviction never touches, and slots
 [num_pinned, num_committed) are working memory, oldest first. A temporary frame marked `pin_next`
 (frame 0 by `Core.start`, a correction) is pinned when the next frame commits, whatever mem_every
-says. With `eviction='long_term'` the bank also carries a `LongTermStore` (stm_jax.memory.long_term).
+says. What a full bank does is the memory policy's (`stm_jax.memory.policy`); with a policy that
+counts usage, `usage` / `reads` hold the attention each position received, and `policy_state` the
+policy's own pytree.
 
-All functions are pure and jit-friendly; eviction policies are plain functions of the bank.
+Keys have one row per object (STM) or one row for all objects (Ok = 1, STCN: shared keys).
+All functions are pure and jit-friendly.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from stm_jax.memory.config import EVICTION_POLICIES, MemoryConfig
-from stm_jax.memory.long_term import (
-    LongTermStore,
-    consolidate,
-    init_store,
-    read_with_usage,
-    read_with_usage_streaming,
-)
+from stm_jax.memory.config import MemoryConfig
+from stm_jax.memory.policy import MemoryPolicy, get_policy
 
-__all__ = [
-    "EVICTION_POLICIES",
-    "MemoryBank",
-    "commit_temporary",
-    "init_bank",
-    "pin_temporary",
-    "read_bank",
-]
+__all__ = ["MemoryBank", "commit_temporary", "init_bank", "pin_temporary", "readable_frames"]
 
 
 class MemoryBank(NamedTuple):
-    """keys [O, S, P, Dk], values [O, S, P, Dv], frame_index [S] (-1 = empty), num_committed [],
+    """keys [Ok, S, P, Dk], values [O, S, P, Dv], frame_index [S] (-1 = empty), num_committed [],
     num_pinned [] (permanent slots in use), pin_next [] bool (pin the temporary frame at the next
-    commit), long_term (a `LongTermStore` with eviction='long_term', else None)."""
+    commit); usage [Ok, S, P] float32 and reads [S] int32 when the policy counts usage (else None);
+    policy_state: the policy's own pytree (or None)."""
 
     keys: jax.Array
     values: jax.Array
@@ -50,7 +41,9 @@ class MemoryBank(NamedTuple):
     num_committed: jax.Array
     num_pinned: jax.Array
     pin_next: jax.Array
-    long_term: LongTermStore | None = None
+    usage: jax.Array | None = None
+    reads: jax.Array | None = None
+    policy_state: Any = None
 
     @property
     def valid(self):
@@ -62,134 +55,105 @@ def storage_slots(capacity: int, chunk_frames: int) -> int:
 
 
 def init_bank(
-    num_objects,
-    capacity,
-    positions,
-    key_dim,
-    value_dim,
-    chunk_frames,
+    config: MemoryConfig,
+    key_sets: int,
+    num_objects: int,
+    positions: int,
+    key_dim: int,
+    value_dim: int,
     dtype=jnp.float32,
-    long_term_size: int = 0,
-):
-    """An empty bank holding up to `capacity` frames (committed + the temporary one), with a
-    long-term store of `long_term_size` positions per object if > 0."""
-    if capacity < 2:
+) -> MemoryBank:
+    """An empty bank of `config.capacity` frames for `num_objects` objects with `key_sets` key rows
+    (num_objects, or 1 with shared keys), sized by the config's chunk size and its policy."""
+    if config.capacity < 2:
         raise ValueError("memory capacity must be >= 2 (the first frame + the previous frame).")
-    slots = storage_slots(capacity, chunk_frames)
-    store = None
-    if long_term_size:
-        store = init_store(num_objects, slots, positions, key_dim, value_dim, long_term_size, dtype)
+    policy = get_policy(config)
+    slots = storage_slots(config.capacity, config.chunk_frames)
+    counts = policy.counts_usage
     return MemoryBank(
-        keys=jnp.zeros((num_objects, slots, positions, key_dim), dtype),
+        keys=jnp.zeros((key_sets, slots, positions, key_dim), dtype),
         values=jnp.zeros((num_objects, slots, positions, value_dim), dtype),
         frame_index=jnp.full((slots,), -1, jnp.int32),
         num_committed=jnp.int32(0),
         num_pinned=jnp.int32(0),
         pin_next=jnp.bool_(False),
-        long_term=store,
+        usage=jnp.zeros((key_sets, slots, positions), jnp.float32) if counts else None,
+        reads=jnp.zeros((slots,), jnp.int32) if counts else None,
+        policy_state=policy.init_state(
+            key_sets, num_objects, slots, positions, key_dim, value_dim, dtype
+        ),
     )
 
 
 def write_temporary(bank: MemoryBank, keys, values, frame_index) -> MemoryBank:
-    """Stores one frame's [O, P, D] keys/values in the temporary slot (replacing the previous one)."""
+    """Stores one frame's keys [Ok, P, Dk] / values [O, P, Dv] in the temporary slot (replacing the
+    previous one); its usage counters start at zero."""
     slot = bank.num_committed
-    return bank._replace(
+    bank = bank._replace(
         keys=jax.lax.dynamic_update_index_in_dim(bank.keys, keys.astype(bank.keys.dtype), slot, 1),
         values=jax.lax.dynamic_update_index_in_dim(
             bank.values, values.astype(bank.values.dtype), slot, 1
         ),
         frame_index=bank.frame_index.at[slot].set(frame_index),
-        long_term=_reset_slot_usage(bank.long_term, slot),
     )
-
-
-def _reset_slot_usage(store, slot):
-    if store is None:
-        return None
-    return store._replace(
-        slot_usage=store.slot_usage.at[:, slot].set(0.0),
-        slot_reads=store.slot_reads.at[slot].set(0),
-    )
+    if bank.usage is None:
+        return bank
+    return bank._replace(usage=bank.usage.at[:, slot].set(0.0), reads=bank.reads.at[slot].set(0))
 
 
 def _move(bank: MemoryBank, source, empty_slot) -> MemoryBank:
     """Slot i takes the contents of slot source[i]; `empty_slot` is marked empty afterwards."""
-    store = bank.long_term
-    if store is not None:
-        store = store._replace(
-            slot_usage=jnp.take(store.slot_usage, source, axis=1),
-            slot_reads=store.slot_reads[source],
-        )
-    return bank._replace(
+    bank = bank._replace(
         keys=jnp.take(bank.keys, source, axis=1),
         values=jnp.take(bank.values, source, axis=1),
         frame_index=bank.frame_index[source].at[empty_slot].set(-1),
-        long_term=store,
     )
+    if bank.usage is None:
+        return bank
+    return bank._replace(usage=jnp.take(bank.usage, source, axis=1), reads=bank.reads[source])
 
 
-def _drop_oldest_working(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
-    """The temporary frame joins the kept ones and the oldest working frame (slot num_pinned) is
-    dropped, slots after it shifting left by one; num_committed is unchanged. With a long-term
-    store the dropped frame is consolidated into it first. Slot 0 (the first frame) is never
-    dropped, pinned or not."""
-    slot = jnp.maximum(bank.num_pinned, 1)
-    if bank.long_term is not None:
-        store = consolidate(
-            bank.long_term,
-            bank.keys,
-            bank.values,
-            slot,
-            bank.frame_index[slot],
-            config.long_term_prototypes,
-            config.long_term_selection,
-        )
-        bank = bank._replace(long_term=store)
+def drop_working(bank: MemoryBank, policy: MemoryPolicy) -> MemoryBank:
+    """The temporary frame joins the kept ones and the working frame the policy names is dropped
+    (after `policy.before_drop`), later slots shifting left by one; num_committed is unchanged."""
+    slot = policy.victim(bank)
+    bank = policy.before_drop(bank, slot)
     slots = bank.frame_index.shape[0]
     source = jnp.arange(slots)
     source = jnp.where(source >= slot, jnp.minimum(source + 1, slots - 1), source)
     return _move(bank, source, bank.num_committed)
 
 
-def commit_temporary(
-    bank: MemoryBank, capacity: int, eviction: str = "oldest", config: MemoryConfig | None = None
-) -> MemoryBank:
-    """Makes the temporary frame a kept frame; when that fills the bank, applies the eviction policy.
-
-    eviction='oldest': drop the oldest working frame (memory stays bounded; pinned frames stay).
-    eviction='none': when full, the temporary frame is not kept (the first frames stay).
-    eviction='long_term': as 'oldest', after consolidating the dropped frame into the long-term
-      store (`config` gives its prototype count and selection).
-    """
-    if eviction not in EVICTION_POLICIES:
-        raise ValueError(f"memory eviction {eviction!r}; choose one of {EVICTION_POLICIES}.")
-    config = config or MemoryConfig(capacity=max(capacity, 2))
-    has_room = bank.num_committed + 1 < capacity
+def commit_temporary(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
+    """Makes the temporary frame a kept frame; when that fills the bank, the policy decides (see
+    `stm_jax.memory.policy`)."""
+    policy = get_policy(config)
+    has_room = bank.num_committed + 1 < config.capacity
     grown = bank._replace(num_committed=bank.num_committed + 1)
-    if eviction == "none":
+    if not policy.keeps_frames_when_full:
         return jax.tree.map(lambda a, b: jnp.where(has_room, a, b), grown, bank)
-    # Full: the temporary frame joins the kept ones and the oldest working frame is dropped.
-    return jax.lax.cond(has_room, lambda: grown, lambda: _drop_oldest_working(bank, config))
+    return jax.lax.cond(has_room, lambda: grown, lambda: drop_working(bank, policy))
 
 
 def pin_temporary(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
-    """Makes the temporary frame permanent (frame 0, corrections), whatever the eviction policy.
+    """Makes the temporary frame permanent (frame 0, corrections), whatever the policy keeps.
 
-    A full bank first drops its oldest working frame (consolidated with 'long_term'). With a free
-    permanent slot the frame is moved to slot num_pinned (working frames shift right by one). When
-    the permanent slots are full, the documented policy: with permanent_slots >= 2 the oldest pinned
-    frame other than frame 0 (slot 1) is replaced — pinned frames 2.. shift left and the new one
-    becomes the last pinned frame; with permanent_slots == 1 the frame is kept as an ordinary
-    working frame."""
+    A full bank first drops the working frame its policy names. With a free permanent slot the frame
+    is moved to slot num_pinned (working frames shift right by one). When the permanent slots are
+    full, the documented policy: with permanent_slots >= 2 the oldest pinned frame other than frame
+    0 (slot 1) is replaced — pinned frames 2.. shift left and the new one becomes the last pinned
+    frame; with permanent_slots == 1 the frame is kept as an ordinary working frame."""
+    policy = get_policy(config)
     has_room = bank.num_committed + 1 < config.capacity
     grown = bank._replace(num_committed=bank.num_committed + 1)
     slots = bank.frame_index.shape[0]
     index = jnp.arange(slots)
 
+    def keep(bank):
+        return jax.lax.cond(has_room, lambda: grown, lambda: drop_working(bank, policy))
+
     def into_free_permanent_slot(bank):
-        kept = jax.lax.cond(
-            has_room, lambda: grown, lambda: _drop_oldest_working(bank, config)
-        )  # the temporary frame is now kept, at slot num_committed - 1
+        kept = keep(bank)  # the temporary frame is now kept, at slot num_committed - 1
         pinned, temporary = kept.num_pinned, kept.num_committed - 1
         source = jnp.where(index == pinned, temporary, index)
         source = jnp.where((index > pinned) & (index <= temporary), index - 1, source)
@@ -198,7 +162,7 @@ def pin_temporary(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
 
     def replace_oldest_correction(bank):
         if config.permanent_slots == 1:
-            return jax.lax.cond(has_room, lambda: grown, lambda: _drop_oldest_working(bank, config))
+            return keep(bank)
         pinned, temporary = bank.num_pinned, bank.num_committed
         source = jnp.where((index >= 1) & (index < pinned - 1), index + 1, index)
         source = jnp.where(index == pinned - 1, temporary, source)
@@ -213,30 +177,20 @@ def pin_temporary(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
     return bank._replace(pin_next=jnp.bool_(False))
 
 
-def init_bank_for(config: MemoryConfig, num_objects, positions, key_dim, value_dim, dtype):
-    """`init_bank` sized by a memory configuration (with a long-term store for 'long_term')."""
-    long_term_size = config.long_term_size if config.eviction == "long_term" else 0
-    return init_bank(
-        num_objects,
-        config.capacity,
-        positions,
-        key_dim,
-        value_dim,
-        config.chunk_frames,
-        dtype,
-        long_term_size,
-    )
+def is_memory_frame(frame_index, config: MemoryConfig):
+    """The official keep rule: frame_index % mem_every == 0."""
+    return frame_index % config.mem_every == 0
 
 
 def commit_if_memory_frame(bank: MemoryBank, frame_index, config: MemoryConfig) -> MemoryBank:
-    """The official keep rule: the temporary frame (index `frame_index`) is committed when
-    frame_index % mem_every == 0; otherwise it will simply be overwritten. A temporary frame
-    marked `pin_next` (frame 0, corrections) is pinned instead (`pin_temporary`)."""
+    """The temporary frame (index `frame_index`) is committed if it is a memory frame; otherwise it
+    will simply be overwritten. A temporary frame marked `pin_next` (frame 0, corrections) is pinned
+    instead (`pin_temporary`)."""
 
     def keep_rule(b):
         return jax.lax.cond(
-            frame_index % config.mem_every == 0,
-            lambda b: commit_temporary(b, config.capacity, config.eviction, config),
+            is_memory_frame(frame_index, config),
+            lambda b: commit_temporary(b, config),
             lambda b: b,
             b,
         )
@@ -244,19 +198,41 @@ def commit_if_memory_frame(bank: MemoryBank, frame_index, config: MemoryConfig) 
     return jax.lax.cond(bank.pin_next, lambda b: pin_temporary(b, config), keep_rule, bank)
 
 
-def read_bank(bank: MemoryBank, query_key, read):
-    """Reads the valid frames for every object with `read` (from `stm_jax.memory.read.make_read`).
+def readable_frames(bank: MemoryBank, config: MemoryConfig):
+    """[S] bool: the frames a read visits. Every valid frame; with `read_previous=False` (STCN's
+    protocol) the temporary previous frame only when it will be kept (a memory frame, or pinned)."""
+    if config.read_previous:
+        return bank.valid
+    temporary = bank.num_committed
+    index = bank.frame_index[temporary]
+    kept = is_memory_frame(index, config) | bank.pin_next
+    slots = jnp.arange(bank.frame_index.shape[0])
+    return bank.valid & ((slots != temporary) | kept)
 
-    query_key [P, Dk] -> readout [O, P, Dv] float32."""
-    return read(bank.keys, bank.values, bank.valid, query_key[None])
 
+def read_bank(bank: MemoryBank, query_key, config: MemoryConfig, read):
+    """Reads the bank's readable frames (and the policy's extra memory) for every object.
 
-def read_bank_counting_usage(bank: MemoryBank, query_key, config: MemoryConfig):
-    """The long-term read: bank and store in one softmax; returns (readout, bank with usage).
-    Streamed chunk by chunk like the default read (the top-k read materialises the affinity)."""
-    args = (bank.keys, bank.values, bank.valid, bank.long_term, query_key[None], config.similarity)
+    Args:
+      bank: one video's bank. query_key: [M, Dk]. config: the memory configuration.
+      read: the plain read from `stm_jax.memory.read.make_read(config)`.
+    Returns:
+      (readout [O, M, Dv] float32, the bank with the read's usage counted when its policy asks).
+    """
+    from stm_jax.memory.usage_read import read_with_usage_plain, read_with_usage_streaming
+
+    policy = get_policy(config)
+    frame_valid = readable_frames(bank, config)
+    extra = policy.extra_memory(bank)
+    if not policy.counts_usage and extra is None:
+        return read(bank.keys, bank.values, frame_valid, query_key[None]), bank
+    args = (bank.keys, bank.values, frame_valid, query_key[None], config.similarity)
     if config.top_k:
-        readout, store = read_with_usage(*args, config.top_k)
+        readout, mass, extra_mass = read_with_usage_plain(*args, config.top_k, extra)
     else:
-        readout, store = read_with_usage_streaming(*args, config.chunk_frames)
-    return readout, bank._replace(long_term=store)
+        readout, mass, extra_mass = read_with_usage_streaming(*args, config.chunk_frames, extra)
+    if policy.counts_usage:
+        bank = bank._replace(usage=bank.usage + mass, reads=bank.reads + frame_valid)
+    if extra is not None:
+        bank = policy.count_extra(bank, extra_mass)
+    return readout, bank

@@ -1,16 +1,21 @@
 """`MemoryConfig`: every setting of the space-time memory — how it is read and which frames it holds.
 
-One dataclass for the read (similarity, top_k, chunk_frames) and the policy (capacity, mem_every,
-eviction, permanent_slots and the long-term store's sizes). `config.memory` in every job is built from these defaults (`stm_jax.defaults`), and the
-training forward uses the same read with a bank sized to its clip (`for_training_clip`). None of these
-fields changes the weights, so any checkpoint runs with any memory configuration.
+One dataclass for the read (similarity, top_k, chunk_frames, read_previous) and the policy (capacity,
+mem_every, eviction, permanent_slots, the policy's own options). `config.memory` in every job is built
+from these defaults (`stm_jax.jobs.config_base.memory_block`), and the training forward uses the same
+read with a bank sized to its clip (`for_training_clip`). None of these fields changes the weights,
+so any checkpoint runs with any memory configuration.
+
+The protocol fields (`PROTOCOL_FIELDS`: similarity, top_k, mem_every, read_previous) are left unset
+(None) in config files: a run then uses its model family's published protocol
+(`ModelFamily.memory_defaults`: STM's or STCN's), and anything the user sets wins.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-EVICTION_POLICIES = ("oldest", "none", "long_term")
+PROTOCOL_FIELDS = ("similarity", "top_k", "mem_every", "read_previous")
 LONG_TERM_SELECTIONS = ("usage", "random")
 
 
@@ -24,9 +29,13 @@ class MemoryConfig:
       never the capacity).
     capacity: frames held in total (kept frames + the temporary previous frame), >= 2.
     mem_every: keep every mem_every-th frame (official protocol: 5), >= 1.
-    eviction: when full, 'oldest' drops the oldest working frame (the first frame and corrections
-      are permanent, see permanent_slots); 'none' stops keeping; 'long_term' consolidates the oldest
-      working frame into prototypes of a fixed-size long-term store (XMem), then drops it.
+    read_previous: the previous frame is read even when it is not a memory frame (STM: True; STCN's
+      protocol: False, only memory frames are read).
+    eviction: the memory policy (`stm_jax.memory.policy.POLICIES`): what a full bank keeps, evicts or
+      consolidates. 'oldest' drops the oldest working frame (the first frame and corrections are
+      permanent, see permanent_slots); 'none' stops keeping; 'long_term' consolidates the oldest
+      working frame into prototypes of a fixed-size long-term store (XMem), then drops it;
+      'least_used' drops the working frame that received the least attention.
     permanent_slots: at most this many slots hold permanent frames that eviction never touches: the
       first frame, then corrected (pinned) frames. 1 = the first frame only (official STM). When
       they are full, a new pinned frame replaces the oldest pinned frame other than frame 0; with 1,
@@ -38,6 +47,7 @@ class MemoryConfig:
       prototypes replace the least-used ones.
     long_term_selection: ('long_term') 'usage': the positions with the most attention per read
       (counted during the read, XMem); 'random': a random selection (seeded by the frame index).
+    options: other policies' own options, as sorted (name, value) pairs (`option(name)`).
     """
 
     similarity: str = "dot"
@@ -45,19 +55,20 @@ class MemoryConfig:
     chunk_frames: int = 4
     capacity: int = 40
     mem_every: int = 5
+    read_previous: bool = True
     eviction: str = "oldest"
     permanent_slots: int = 1
     long_term_prototypes: int = 16
     long_term_size: int = 512
     long_term_selection: str = "usage"
+    options: tuple = ()
 
     def __post_init__(self):
+        from stm_jax.memory.policy import POLICIES
         from stm_jax.memory.similarity import SIMILARITIES
 
-        if self.similarity not in SIMILARITIES:
-            raise ValueError(
-                f"memory.similarity={self.similarity!r}; choose one of {sorted(SIMILARITIES)}."
-            )
+        SIMILARITIES.get(self.similarity)  # unknown names: one line with "did you mean"
+        POLICIES.get(self.eviction)
         checks = (
             (self.top_k >= 0, "memory.top_k must be >= 0 (0 = full softmax)"),
             (self.chunk_frames >= 1, "memory.chunk_frames must be >= 1"),
@@ -83,30 +94,44 @@ class MemoryConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"{message}; got {dataclasses.asdict(self)}.")
-        if self.eviction not in EVICTION_POLICIES:
-            raise ValueError(
-                f"memory.eviction={self.eviction!r}; choose one of {EVICTION_POLICIES}."
-            )
+
+    def option(self, name: str, default=None):
+        """A policy option given in `config.memory` (see `MemoryPolicy.options`)."""
+        return dict(self.options).get(name, default)
 
     @classmethod
-    def from_config(cls, config) -> MemoryConfig:
-        """Builds from a ConfigDict / dict, ignoring keys that are not memory fields."""
+    def from_config(cls, config, family_defaults: dict | None = None) -> MemoryConfig:
+        """Builds from a ConfigDict / dict: unset (None) protocol fields take `family_defaults` (the
+        model family's published protocol), then the dataclass defaults; keys declared by a
+        registered policy's `options` are kept in `options`; other keys are ignored."""
         if isinstance(config, MemoryConfig):
             return config
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in dict(config).items() if k in names})
+        from stm_jax.memory.policy import policy_option_names
+
+        values = dict(config)
+        names = {f.name for f in dataclasses.fields(cls)} - {"options"}
+        chosen = {k: v for k, v in values.items() if k in names and v is not None}
+        for field, value in (family_defaults or {}).items():
+            chosen.setdefault(field, value)
+        declared = policy_option_names()
+        options = tuple(sorted((k, v) for k, v in values.items() if k in declared))
+        return cls(**chosen, options=options)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values.update(dict(values.pop("options")))
+        return values
 
     def for_training_clip(self, num_frames: int) -> MemoryConfig:
         """The same read over a bank sized to a training clip: every earlier frame of the clip is
-        kept (frames 1..t-1 predict frame t), so capacity = num_frames - 1 and nothing is evicted."""
+        kept and read (frames 1..t-1 predict frame t), so capacity = num_frames - 1, nothing is
+        evicted and the policy is 'none'."""
         capacity = max(2, num_frames - 1)
         return dataclasses.replace(
             self,
             capacity=capacity,
             mem_every=1,
+            read_previous=True,
             chunk_frames=capacity,
             eviction="none",
             permanent_slots=1,

@@ -1,10 +1,12 @@
 """Space-time memory read (spec A.4): affinity of memory keys vs query keys, softmax over memory.
 
 The read's contract (what `make_read(config)` returns, used by inference and training alike):
-  read(memory_keys [O, S, P, Dk], memory_values [O, S, P, Dv], frame_valid [S] bool (>= 1 True),
-       query_keys [O or 1, M, Dk]) -> readout [O, M, Dv] float32
+  read(memory_keys [Ok, S, P, Dk], memory_values [O, S, P, Dv], frame_valid [S] bool (>= 1 True),
+       query_keys [Ok or 1, M, Dk]) -> readout [O, M, Dv] float32
 i.e. for every object and query pixel, the softmax-weighted (over all valid memory positions of all
 S frames) sum of memory values. Invalid frames never contribute, whatever they hold (NaN included).
+Ok is O (STM: keys per object) or 1 (STCN: one key per position for every object, so one affinity
+serves all objects and is computed once).
 
 Two implementations with the same result:
 * `read_plain` materialises the whole (N x M) affinity — the reference for tests and benchmarks;
@@ -41,7 +43,8 @@ def read_plain(memory_keys, memory_values, memory_valid, query_keys, similarity=
     Args:
       memory_keys: [..., N, Dk]; memory_values: [..., N, Dv]; memory_valid: [..., N] bool (at least one
         valid entry); query_keys: [..., M, Dk].
-      similarity: 'dot' or 'l2'. top_k: if > 0, softmax over the top_k valid affinities only.
+      similarity: a name registered in `stm_jax.memory.similarity` ('dot', 'l2', 'cosine', or
+        your own). top_k: if > 0, softmax over the top_k valid affinities only.
     Returns:
       readout [..., M, Dv] float32.
     """
@@ -71,8 +74,9 @@ def read_chunked(
     """Streaming read over frames [0, last valid frame], `chunk_frames` frames at a time.
 
     Args:
-      memory_keys: [O, T, P, Dk] (T memory frames of P positions each); memory_values: [O, T, P, Dv];
-      frame_valid: [T] bool, at least one True; T must be a multiple of chunk_frames.
+      memory_keys: [O or 1, T, P, Dk] (T memory frames of P positions each; 1: keys shared by all
+        objects); memory_values: [O, T, P, Dv]; frame_valid: [T] bool, at least one True; T must be
+        a multiple of chunk_frames.
       query_keys: [O or 1, M, Dk].
       similarity: a name in `stm_jax.memory.similarity.SIMILARITIES`. top_k: 0 = full softmax.
       differentiable: visit every chunk in a `lax.scan` (reverse-mode gradients) instead of a
@@ -99,8 +103,9 @@ def read_chunked(
 
     if top_k:
         flat_values = memory_values.reshape(num_objects, num_frames * positions, value_dim)
+        key_sets = max(memory_keys.shape[0], query_keys.shape[0])
         return _read_chunked_top_k(
-            chunk, loop, chunk_frames * positions, flat_values, num_queries, top_k
+            chunk, loop, chunk_frames * positions, flat_values, num_queries, top_k, key_sets
         )
 
     def body(state):
@@ -108,7 +113,7 @@ def read_chunked(
         return (i + 1, *online_softmax_update(softmax, *chunk(i)))
 
     _, _, total, accumulator = loop(
-        body, (jnp.int32(0), *online_softmax_init(query_keys, memory_values))
+        body, (jnp.int32(0), *online_softmax_init(memory_keys, query_keys, memory_values))
     )
     return accumulator / total[..., None]
 
@@ -121,14 +126,14 @@ def valid_chunks(frame_valid, chunk_frames: int):
 
 
 def chunk_scores(memory_keys, memory_values, frame_valid, query_keys, chunk_frames, similarity, i):
-    """Chunk i of the memory: (scores [O, n, M] float32 with -inf at invalid frames, values [O, n, Dv]
+    """Chunk i of the memory: (scores [Ok, n, M] float32 with -inf at invalid frames, values [O, n, Dv]
     with 0 there), n = chunk_frames * positions."""
     num_objects, _, positions, value_dim = memory_values.shape
     start = i * chunk_frames
     keys = jax.lax.dynamic_slice_in_dim(memory_keys, start, chunk_frames, axis=1)
     values = jax.lax.dynamic_slice_in_dim(memory_values, start, chunk_frames, axis=1)
     valid = jax.lax.dynamic_slice_in_dim(frame_valid, start, chunk_frames)
-    keys = keys.reshape(num_objects, chunk_frames * positions, -1)
+    keys = keys.reshape(keys.shape[0], chunk_frames * positions, -1)
     values = values.reshape(num_objects, chunk_frames * positions, value_dim)
     scores = affinity(keys, query_keys, similarity)
     valid = jnp.repeat(valid, positions)
@@ -137,20 +142,22 @@ def chunk_scores(memory_keys, memory_values, frame_valid, query_keys, chunk_fram
     return jnp.where(valid[:, None], scores, -jnp.inf), values
 
 
-def online_softmax_init(query_keys, memory_values):
-    """(running max, running sum, accumulator) before any memory position was seen."""
+def online_softmax_init(memory_keys, query_keys, memory_values):
+    """(running max, running sum, accumulator) before any memory position was seen; the softmax
+    statistics have one row per key set (O, or 1 with shared keys), the accumulator one per object."""
     num_objects, value_dim = memory_values.shape[0], memory_values.shape[-1]
+    key_sets = max(memory_keys.shape[0], query_keys.shape[0])
     num_queries = query_keys.shape[-2]
     return (
-        jnp.full((num_objects, num_queries), -jnp.inf, jnp.float32),
-        jnp.zeros((num_objects, num_queries), jnp.float32),
+        jnp.full((key_sets, num_queries), -jnp.inf, jnp.float32),
+        jnp.zeros((key_sets, num_queries), jnp.float32),
         jnp.zeros((num_objects, num_queries, value_dim), jnp.float32),
     )
 
 
 def online_softmax_update(softmax_state, scores, values):
-    """Adds memory positions (scores [O, n, M], values [O, n, Dv]) to a running softmax-weighted
-    sum; accumulator / running sum is the read over every position added so far."""
+    """Adds memory positions (scores [Ok, n, M], values [O, n, Dv]; Ok = O or 1) to a running
+    softmax-weighted sum; accumulator / running sum is the read over every position added so far."""
     running_max, running_sum, accumulator = softmax_state
     new_max = jnp.maximum(running_max, jnp.max(scores, axis=-2))
     # Positions that are all invalid leave -inf maxima; shift by 0 there to avoid inf - inf.
@@ -173,31 +180,33 @@ def _chunk_loop(body, init, num_chunks, total_chunks: int, differentiable: bool)
     return jax.lax.while_loop(lambda s: s[0] < num_chunks, body, init)
 
 
-def _read_chunked_top_k(chunk, loop, chunk_size, flat_values, num_queries, top_k):
-    """Top-k variant: a running top-k of (score, memory index) per query pixel across chunks; the k
-    values of each query pixel are gathered once at the end."""
+def _read_chunked_top_k(chunk, loop, chunk_size, flat_values, num_queries, top_k, key_sets):
+    """Top-k variant: a running top-k of (score, memory index) per query pixel across chunks (one
+    per key set: O, or 1 with shared keys); the k values of each query pixel are gathered once at
+    the end."""
     num_objects = flat_values.shape[0]
 
     def body(state):
         i, best_scores, best_index = state
-        scores, _ = chunk(i)  # [O, n, M]
+        scores, _ = chunk(i)  # [Ok, n, M]
         index = i * chunk_size + jnp.arange(chunk_size, dtype=jnp.int32)
         all_scores = jnp.concatenate(
             [best_scores, jnp.swapaxes(scores, 1, 2)], axis=2
-        )  # [O, M, k+n]
+        )  # [Ok, M, k+n]
         all_index = jnp.concatenate(
-            [best_index, jnp.broadcast_to(index, (num_objects, num_queries, chunk_size))], axis=2
+            [best_index, jnp.broadcast_to(index, (key_sets, num_queries, chunk_size))], axis=2
         )
         kept_scores, position = jax.lax.top_k(all_scores, top_k)
         return i + 1, kept_scores, jnp.take_along_axis(all_index, position, axis=2)
 
     init = (
         jnp.int32(0),
-        jnp.full((num_objects, num_queries, top_k), -jnp.inf, jnp.float32),
-        jnp.zeros((num_objects, num_queries, top_k), jnp.int32),
+        jnp.full((key_sets, num_queries, top_k), -jnp.inf, jnp.float32),
+        jnp.zeros((key_sets, num_queries, top_k), jnp.int32),
     )
     _, scores, index = loop(body, init)
     weights = jax.nn.softmax(scores, axis=-1)
+    index = jnp.broadcast_to(index, (num_objects, *index.shape[1:]))
     values = jax.vmap(lambda v, idx: v[idx])(
         flat_values.astype(jnp.float32), index
     )  # [O, M, k, Dv]

@@ -1,7 +1,7 @@
 """Affinities between memory keys and query keys: the one place a new memory read starts.
 
 A similarity is a pure function `(memory_keys [..., N, D], query_keys [..., M, D]) -> [..., N, M]`
-in float32, registered by name with `@register("name")`. The read (`stm_jax.memory.read`) takes the
+in float32, registered by name with `@register("name")` (here or in a plugin module). The read (`stm_jax.memory.read`) takes the
 softmax over the memory axis N — whole, top-k, or streamed in chunks — in inference and in training
 alike, so a function added here is trained and evaluated the same way, selected by
 `--config.memory.similarity=name`. See docs/extending.md for a worked example and the test to copy.
@@ -15,18 +15,15 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from stm_jax.registry import Registry
+
 Similarity = Callable[[jax.Array, jax.Array], jax.Array]
-SIMILARITIES: dict[str, Similarity] = {}
+SIMILARITIES = Registry("memory similarity", "memory.similarity")
 
 
 def register(name: str):
     """Decorator: makes a similarity selectable as `memory.similarity=name`."""
-
-    def add(fn: Similarity) -> Similarity:
-        SIMILARITIES[name] = fn
-        return fn
-
-    return add
+    return SIMILARITIES.register(name)
 
 
 def _dots(memory_keys, query_keys):
@@ -68,8 +65,5 @@ def affinity(memory_keys, query_keys, similarity: str = "dot"):
     Returns:
       [..., N, M] float32.
     """
-    if similarity not in SIMILARITIES:
-        raise ValueError(
-            f"Unknown similarity {similarity!r}; choose one of {sorted(SIMILARITIES)}."
-        )
-    return SIMILARITIES[similarity](memory_keys.astype(jnp.float32), query_keys.astype(jnp.float32))
+    function = SIMILARITIES.get(similarity)
+    return function(memory_keys.astype(jnp.float32), query_keys.astype(jnp.float32))

@@ -1,1 +1,2 @@
-"""The STM network: backbones, encoders, key/value heads, decoder, soft aggregation."""
+"""The networks: model families (`family`, `families/`: STM, STCN), backbones (`backbone`,
+`backbones/`), their layers, encoders, decoders and soft aggregation."""

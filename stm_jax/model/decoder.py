@@ -14,7 +14,9 @@ from stm_jax.model.layers import conv2d, resize_bilinear
 
 
 class ResBlock(nn.Module):
-    """Pre-activation residual block without BN: x + conv2(relu(conv1(relu(x))))."""
+    """Pre-activation residual block without BN: x + conv2(relu(conv1(relu(x)))). An input of
+    another width than `dim` goes through a 3x3 conv `downsample` instead of the identity (STCN's
+    ResBlock(indim, outdim); STM's blocks keep their width)."""
 
     dim: int
     dtype: jnp.dtype = jnp.float32
@@ -23,6 +25,8 @@ class ResBlock(nn.Module):
     def __call__(self, x):
         r = conv2d(self.dim, 3, dtype=self.dtype, name="conv1")(nn.relu(x))
         r = conv2d(self.dim, 3, dtype=self.dtype, name="conv2")(nn.relu(r))
+        if x.shape[-1] != self.dim:
+            x = conv2d(self.dim, 3, dtype=self.dtype, name="downsample")(x)
         return x + r
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from stm_jax.model.layers import FrozenBatchNorm, conv2d, max_pool_3x3_s2
-from stm_jax.model.resnet import BackboneSpec, ResidualStages
+from stm_jax.model.backbone import BACKBONES
+from stm_jax.model.layers import conv2d
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -24,9 +24,12 @@ def normalize(frames):
 
 
 class MemoryEncoder(nn.Module):
-    """Encoder_M: stem = conv1(rgb) + conv1_m(mask) + conv1_o(others), summed before bn1; returns r4."""
+    """Encoder_M: stem = conv1(rgb) + conv1_m(mask) + conv1_o(others), summed before bn1; returns r4.
 
-    spec: BackboneSpec
+    `conv1_m` / `conv1_o` are layers the official code adds to an ImageNet ResNet: PyTorch's default
+    init; the backbone's own layers start as torchvision's (`stm_jax.model.backbones`)."""
+
+    backbone: str
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -40,44 +43,35 @@ class MemoryEncoder(nn.Module):
         Returns:
           r4: [B, O, H/16, W/16, C4].
         """
-        width = self.spec.stem_width
-        stem_rgb = conv2d(width, 7, 2, 3, use_bias=False, dtype=self.dtype, name="conv1")(
-            normalize(frames.astype(self.dtype))
-        )
-        stem_mask = conv2d(width, 7, 2, 3, use_bias=False, dtype=self.dtype, name="conv1_m")(
-            masks[..., None].astype(self.dtype)
-        )
-        stem_others = conv2d(width, 7, 2, 3, use_bias=False, dtype=self.dtype, name="conv1_o")(
-            others[..., None].astype(self.dtype)
-        )
+        backbone = BACKBONES.get(self.backbone)
         # The RGB stem is shared by every object of a frame: computed once, broadcast over O.
-        x = stem_rgb[:, None] + stem_mask + stem_others
-        x = nn.relu(FrozenBatchNorm(self.dtype, name="bn1")(x))
-        x = max_pool_3x3_s2(x)
-        r4, _, _ = ResidualStages(self.spec, self.dtype, name="backbone")(x)
+        side = {"conv1_m": masks[..., None], "conv1_o": others[..., None]}
+        x = backbone.stem(normalize(frames.astype(self.dtype)), side, self.dtype)
+        r4, _, _ = backbone.stages(x, self.dtype)
         return r4
 
 
 class QueryEncoder(nn.Module):
-    """Encoder_Q: plain ResNet stem; returns (r4, r3, r2)."""
+    """Encoder_Q: plain ResNet stem; returns (r4, r3, r2). `normalise=False` for frames that arrive
+    normalised (STCN's key encoder: STCN normalises before padding)."""
 
-    spec: BackboneSpec
+    backbone: str
     dtype: jnp.dtype = jnp.float32
+    normalise: bool = True
 
     @nn.compact
     def __call__(self, frames):
-        """Args: frames [B, H, W, 3] in [0, 1]. Returns r4, r3, r2 at strides 16, 8, 4."""
-        width = self.spec.stem_width
-        x = conv2d(width, 7, 2, 3, use_bias=False, dtype=self.dtype, name="conv1")(
-            normalize(frames.astype(self.dtype))
-        )
-        x = nn.relu(FrozenBatchNorm(self.dtype, name="bn1")(x))
-        x = max_pool_3x3_s2(x)
-        return ResidualStages(self.spec, self.dtype, name="backbone")(x)
+        """Args: frames [B, H, W, 3] in [0, 1] (or normalised). Returns r4, r3, r2 at strides 16,
+        8, 4."""
+        backbone = BACKBONES.get(self.backbone)
+        x = frames.astype(self.dtype)
+        x = backbone.stem(normalize(x) if self.normalise else x, None, self.dtype)
+        return backbone.stages(x, self.dtype)
 
 
 class KeyValue(nn.Module):
-    """Two parallel 3x3 convs with bias: key (key_dim) and value (value_dim), spec A.3."""
+    """Two parallel 3x3 convs with bias: key (key_dim) and value (value_dim), spec A.3 (PyTorch's
+    default init, as in the reference code)."""
 
     key_dim: int
     value_dim: int

@@ -6,6 +6,8 @@ shift every feature map by a pixel relative to PyTorch).
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -16,13 +18,66 @@ from stm_jax.model.max_pool import max_pool_nhwc
 BN_EPSILON = 1e-5
 
 
-_KERNEL_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+# How a convolution's parameters start (the modules choose, so `init_variables` is the model that
+# training starts from):
+# * 'pytorch': PyTorch's default `nn.Conv2d` init, kaiming_uniform_(a=sqrt(5)): kernel and bias
+#   ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = kh * kw * in_channels. The reference code keeps it
+#   for every layer it adds to a backbone (STM's extra stems, key/value heads, decoder).
+# * 'resnet': torchvision ResNet's init: kernel He-normal fan-out (kaiming_normal_, mode='fan_out'),
+#   bias 0. He init on the heads and decoder (no normalisation there) gave ImageNet-scale features a
+#   fg-bg logit spread of ~50, past soft aggregation's clamp where cross-entropy passes no gradient.
+# * 'orthogonal': an orthogonal kernel (torch.nn.init.orthogonal_ of the flattened kernel), bias 0.
+# * a `ChannelSplitInit`: the input channels up to `split` start as one of these, the rest as another.
+CONV_INITS = ("pytorch", "resnet", "orthogonal")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelSplitInit:
+    """A kernel whose input channels [:split] start as `first` and [split:] as `rest`, each drawn over
+    its own slice; the bias starts as `first`'s. STCN's value encoder stem takes RGB + 2 masks: its RGB
+    filters start as a ResNet's (ImageNet weights replace them) and its mask filters orthogonal, as
+    its code appends them to the ImageNet filters."""
+
+    split: int
+    first: str
+    rest: str
+
+
+def _kernel_init(init):
+    if isinstance(init, ChannelSplitInit):
+        first, rest = _kernel_init(init.first), _kernel_init(init.rest)
+
+        def draw(key, shape, dtype=jnp.float32):
+            first_key, rest_key = jax.random.split(key)
+            head = first(first_key, (*shape[:-2], init.split, shape[-1]), dtype)
+            tail = rest(rest_key, (*shape[:-2], shape[-2] - init.split, shape[-1]), dtype)
+            return jnp.concatenate([head, tail], axis=-2)
+
+        return draw
+    if init == "pytorch":
+        return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+    if init == "resnet":
+        return nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+    if init == "orthogonal":
+        return nn.initializers.orthogonal()
+    raise ValueError(f"conv init {init!r}; choose one of {CONV_INITS}.")
+
+
+def _bias_init(init, fan_in: int):
+    if isinstance(init, ChannelSplitInit):
+        init = init.first
+    if init != "pytorch":
+        return nn.initializers.zeros
+    bound = 1.0 / np.sqrt(max(fan_in, 1))
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+        key, shape, dtype, -bound, bound
+    )
 
 
 class PointwiseConv(nn.Module):
     """A 1x1 convolution (padding 0) computed as a matmul.
 
-    Same parameters as nn.Conv ('kernel' [1, 1, in, out], optional 'bias'), so weights convert
+    Same parameters as a convolution ('kernel' [1, 1, in, out], optional 'bias'), so weights convert
     identically; XLA on CPU runs the matmul and, above all, its kernel gradient several times faster
     than the equivalent convolution. Stride s keeps every s-th pixel, as PyTorch does.
     """
@@ -31,18 +86,56 @@ class PointwiseConv(nn.Module):
     stride: int = 1
     use_bias: bool = True
     dtype: jnp.dtype = jnp.float32
+    init: str = "pytorch"
 
     @nn.compact
     def __call__(self, x):
-        kernel = self.param("kernel", _KERNEL_INIT, (1, 1, x.shape[-1], self.features), jnp.float32)
+        shape = (1, 1, x.shape[-1], self.features)
+        kernel = self.param("kernel", _kernel_init(self.init), shape, jnp.float32)
         if self.stride > 1:
             x = x[..., :: self.stride, :: self.stride, :]
         y = jnp.einsum("...c,cd->...d", x.astype(self.dtype), kernel[0, 0].astype(self.dtype))
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(
-                self.dtype
-            )
+            bias_init = _bias_init(self.init, x.shape[-1])
+            bias = self.param("bias", bias_init, (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
         return y
+
+
+class Conv2d(nn.Module):
+    """A square 2-D convolution with explicit symmetric padding, NHWC, any number of leading batch
+    axes; parameters 'kernel' [k, k, in, out] (HWIO) and optional 'bias' [out], initialised per
+    `init` (see CONV_INITS). Computes exactly what `flax.linen.Conv` computes with the same
+    arguments (one lax.conv_general_dilated, then the bias)."""
+
+    features: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    use_bias: bool = True
+    dtype: jnp.dtype = jnp.float32
+    init: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, x):
+        in_features = x.shape[-1]
+        shape = (self.kernel, self.kernel, in_features, self.features)
+        kernel = self.param("kernel", _kernel_init(self.init), shape, jnp.float32)
+        lead = x.shape[:-3]
+        x = x.reshape(-1, *x.shape[-3:]).astype(self.dtype)
+        pad = (self.padding, self.padding)
+        y = jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(self.dtype),
+            (self.stride, self.stride),
+            (pad, pad),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        if self.use_bias:
+            fan_in = self.kernel * self.kernel * in_features
+            bias = self.param("bias", _bias_init(self.init, fan_in), (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
+        return y.reshape(*lead, *y.shape[1:])
 
 
 def conv2d(
@@ -53,22 +146,34 @@ def conv2d(
     use_bias: bool = True,
     dtype: jnp.dtype = jnp.float32,
     name: str | None = None,
+    init: str = "pytorch",
 ) -> nn.Module:
-    """Conv with PyTorch's symmetric explicit padding (kernel // 2 unless given); 1x1 as a matmul."""
+    """Conv with PyTorch's symmetric explicit padding (kernel // 2 unless given); 1x1 as a matmul.
+    `init`: how its parameters start ('pytorch', 'resnet', 'orthogonal' or a `ChannelSplitInit`;
+    see CONV_INITS)."""
     pad = kernel // 2 if padding is None else padding
     if kernel == 1 and pad == 0:
-        return PointwiseConv(features, stride, use_bias, dtype, name=name)
-    return nn.Conv(
-        features,
-        (kernel, kernel),
-        strides=(stride, stride),
-        padding=((pad, pad), (pad, pad)),
-        use_bias=use_bias,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=_KERNEL_INIT,
-        name=name,
-    )
+        return PointwiseConv(features, stride, use_bias, dtype, init, name=name)
+    return Conv2d(features, kernel, stride, pad, use_bias, dtype, init, name=name)
+
+
+class Linear(nn.Module):
+    """A fully connected layer over the last axis: 'kernel' [in, out] (PyTorch's nn.Linear weight
+    transposed) and 'bias' [out], initialised per `init` ('pytorch': nn.Linear's default,
+    U(-1/sqrt(in), 1/sqrt(in)) for both)."""
+
+    features: int
+    dtype: jnp.dtype = jnp.float32
+    init: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, x):
+        in_features = x.shape[-1]
+        kernel_shape = (in_features, self.features)
+        kernel = self.param("kernel", _kernel_init(self.init), kernel_shape, jnp.float32)
+        bias = self.param("bias", _bias_init(self.init, in_features), (self.features,), jnp.float32)
+        y = jnp.einsum("...c,cd->...d", x.astype(self.dtype), kernel.astype(self.dtype))
+        return y + bias.astype(self.dtype)
 
 
 class FrozenBatchNorm(nn.Module):

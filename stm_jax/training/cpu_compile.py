@@ -1,12 +1,27 @@
-"""XLA:CPU compiler options for the training step.
+"""Every CPU-only setting of the project, in one place, each applied only where the devices are CPUs.
 
-XLA:CPU hands convolutions to YNNPACK by default. For STM's backward pass that is the slow choice:
-YNNPACK's kernel gradient of a 3x3 convolution takes 155 ms for a [2, 96, 96, 256] decoder map where
-XLA's own (Eigen) convolution takes 78 ms, and forward and input-gradient convolutions are as fast
-either way (`benchmarks/train_step.py` measured the whole step at 5.05 -> 4.75 s on 2 cores). So the
-training step keeps YNNPACK for matmuls and reductions only. The option is set per compilation
-(`jax.jit(..., compiler_options=...)`), never through the process-wide XLA_FLAGS, and only when every
-device is a CPU and this jaxlib knows the option; otherwise the step compiles with XLA's defaults.
+Accelerators get XLA's defaults: nothing here reaches a GPU or TPU program
+(`tests/test_lowering.py` exports the steps for ("tpu",) and ("cuda",) and fails on a CPU option).
+
+1. The training step's XLA:CPU compiler options (`train_step_compiler_options`). XLA:CPU hands
+   convolutions to YNNPACK by default. For STM's backward pass that is the slow choice: YNNPACK's
+   kernel gradient of a 3x3 convolution takes 155 ms for a [2, 96, 96, 256] decoder map where XLA's
+   own (Eigen) convolution takes 78 ms, and forward and input-gradient convolutions are as fast
+   either way (`benchmarks/train_step.py` measured the whole step at 5.05 -> 4.75 s on 2 cores). So
+   the training step keeps YNNPACK for matmuls and reductions only. The option is set per
+   compilation (`jax.jit(..., compiler_options=...)`), never through the process-wide XLA_FLAGS, and
+   only when the step is compiled for CPUs and this jaxlib knows the option; otherwise the step
+   compiles with XLA's defaults. The option names XLA:CPU, so a GPU or TPU compiler would refuse it.
+2. The cross-process collectives of the CPU client (`use_cpu_collectives`): CPU devices of several
+   processes need an implementation (gloo). It is a JAX setting read by the CPU client alone, set
+   before `jax.distributed.initialize`, when no backend may be asked which platform it is; GPU and
+   TPU clients bring their own (NCCL, ICI) and never read it.
+3. The allocator tip of CPU training (`allocator_hint`): a message, on CPU only.
+
+Not settings, and not CPU-only: the formulations chosen for XLA:CPU's speed (1x1 convolutions as
+matmuls, the max-pool's and the loss's scatter-free gradients, the remat's custom_vjp with its token
+chain) are plain JAX with the same values on every platform, and the lowering tests export them for
+TPU and GPU; whether they are also the fast choice there is for `benchmarks/device_check.py` to show.
 """
 
 from __future__ import annotations
@@ -39,11 +54,21 @@ def _options_supported() -> bool:
     return True
 
 
-def train_step_compiler_options(devices) -> dict[str, str] | None:
-    """Compiler options for a step on `devices`: the CPU ones above, or None (XLA's defaults)."""
-    if not _all_cpu(devices):
+def train_step_compiler_options(devices, platform: str | None = None) -> dict[str, str] | None:
+    """Compiler options for a step on `devices`: the CPU ones above, or None (XLA's defaults).
+
+    `platform` ('cpu', 'cuda', 'tpu', ...) names the platform the step is compiled for when that is
+    not the devices' own, e.g. a TPU step lowered on a CPU host; None = the devices' platform.
+    """
+    on_cpu = _all_cpu(devices) if platform is None else platform == "cpu"
+    if not on_cpu:
         return None
     return dict(TRAIN_STEP_CPU_OPTIONS) if _options_supported() else None
+
+
+def use_cpu_collectives(implementation: str = "gloo") -> None:
+    """Cross-process collectives for CPU devices (read by the CPU client only; see item 2 above)."""
+    jax.config.update("jax_cpu_collectives_implementation", implementation or "gloo")
 
 
 def allocator_hint(devices, environ=None) -> str | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from stm_jax.training.loss import loss_option_defaults
+
 
 def default_train_config() -> ml_collections.ConfigDict:
     """Optimisation, loss, logging and checkpoint cadence (`config.train`).
@@ -33,11 +35,12 @@ def default_train_config() -> ml_collections.ConfigDict:
     # Recompute activations in the backward pass instead of keeping them (jax.checkpoint): '' = off,
     # 'encoders' = memory and query encoders, 'all' = encoders and decoder. Same values, less memory.
     t.remat = ""
-    # Loss (spec C): CE on the soft-aggregated logits of frames 2..n.
-    t.loss = "ce"  # 'ce' | 'bootstrap' (STCN: hardest p of the pixels, p: 1 -> final_p)
-    t.bootstrap_start = 20_000
-    t.bootstrap_end = 70_000
-    t.bootstrap_final_p = 0.15
+    # Loss (spec C): CE on the soft-aggregated logits of frames 2..n; a name in
+    # stm_jax.training.loss.LOSSES: 'ce' | 'bootstrap' (STCN: the hardest p of the pixels, p annealed
+    # 1 -> bootstrap_final_p between bootstrap_start and bootstrap_end) | one you register. Every
+    # registered loss's options are fields here.
+    t.loss = "ce"
+    t.update(loss_option_defaults())
     t.detach_memory = True  # stop the gradient through soft masks written into memory (stage 2)
     # Cadence (steps); 0 disables.
     t.log_every = 10
@@ -63,4 +66,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     e.max_videos = 0  # 0 = all
     e.max_frames = 0  # 0 = all frames of each video
     e.size = 0  # 0 = native size; else frames are resized so the shorter side is this many pixels
+    # Held-out videos whose frame | prediction | ground truth sheet is logged to TensorBoard at
+    # each evaluation (0 = none).
+    e.images = 2
     return e

@@ -2,7 +2,8 @@
 
 `config.distributed.coordinator_address` (with num_processes, process_id) wins; otherwise the
 environment variables JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID are used; with neither
-the run is single-process. On CPU, cross-process collectives need an implementation: gloo.
+the run is single-process. On CPU, cross-process collectives need an implementation: gloo
+(`stm_jax.training.cpu_compile.use_cpu_collectives`, with the project's other CPU-only settings).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 
 import jax
+
+from stm_jax.training.cpu_compile import use_cpu_collectives
 
 
 def distributed_settings(distributed_config) -> dict | None:
@@ -42,7 +45,6 @@ def maybe_initialize(distributed_config) -> bool:
         return False
     if jax.distributed.is_initialized():
         return True
-    collectives = (distributed_config or {}).get("cpu_collectives", "gloo") or "gloo"
-    jax.config.update("jax_cpu_collectives_implementation", collectives)
+    use_cpu_collectives((distributed_config or {}).get("cpu_collectives", "gloo"))
     jax.distributed.initialize(**settings)
     return True

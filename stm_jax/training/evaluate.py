@@ -13,10 +13,9 @@ import numpy as np
 from stm_jax.data.registry import build_source
 from stm_jax.evaluation.baselines import copy_first_frame
 from stm_jax.evaluation.davis import score_sequence_arrays
-from stm_jax.inference.step import FrameStepper
+from stm_jax.inference.settings import cached_stepper
 from stm_jax.inference.whole_video import segment_video
 from stm_jax.io.images import VOID_LABEL
-from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 
 
@@ -67,21 +66,24 @@ def copy_first_frame_baseline(videos) -> dict:
     return _jf(scores)
 
 
-def evaluate(model_config: ModelConfig, memory_config, variables, videos) -> dict:
+def evaluate(
+    model_config: ModelConfig, memory_config, variables, videos, return_predictions: bool = False
+):
     """J&F of the model on `videos`.
 
     Args:
       model_config: the architecture.
-      memory_config: `config.memory` (mem_every, capacity, chunk_frames) or a MemoryConfig.
+      memory_config: `config.memory` (unset protocol fields follow the family's) or a MemoryConfig.
       variables: {'params', 'batch_stats'} (host arrays).
       videos: from `load_eval_videos`.
+      return_predictions: also return {name: uint8 [T, H, W] predicted ids} (videos without
+        objects are absent).
     Returns:
-      {'J&F', 'J', 'F'} means over objects (DAVIS 'global' numbers).
+      {'J&F', 'J', 'F'} means over objects (DAVIS 'global' numbers); with return_predictions,
+      (those scores, the predictions).
     """
-    if not isinstance(memory_config, MemoryConfig):
-        memory_config = MemoryConfig.from_config(memory_config)
-    stepper = FrameStepper(model_config, memory_config)
-    scores = []
+    stepper = cached_stepper(model_config, memory_config)  # compiled once per run, not per eval
+    scores, predictions = [], {}
     for name, frames, labels in videos:
         first = np.where(labels[0] == VOID_LABEL, 0, labels[0])
         num_objects = int(first.max())
@@ -89,4 +91,5 @@ def evaluate(model_config: ModelConfig, memory_config, variables, videos) -> dic
             continue
         pred = np.stack(list(segment_video(stepper, variables, list(frames), first, num_objects)))
         scores += score_sequence_arrays(name, labels, pred)
-    return _jf(scores)
+        predictions[name] = pred
+    return (_jf(scores), predictions) if return_predictions else _jf(scores)

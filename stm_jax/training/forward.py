@@ -30,12 +30,12 @@ def clip_logits(
       batch: 'frames' uint8 [B, T, H, W, 3], 'masks' float32 [B, T, H, W, O+1] one-hot,
         'object_valid' bool [B, O].
       detach_memory: stop the gradient through the soft masks written into memory.
-      memory_config: the read (similarity, top_k); default MemoryConfig().
+      memory_config: the read (similarity, top_k); default: the family's training protocol.
     Returns:
       [B, T-1, H, W, K] float32 logits (K = model_config.num_slots).
     """
     num_frames = batch["frames"].shape[1]
-    memory_config = (memory_config or MemoryConfig()).for_training_clip(num_frames)
+    memory_config = training_memory(model_config, memory_config).for_training_clip(num_frames)
     core = Core(model_config, memory_config, differentiable=True)
     frames, object_valid = batch["frames"], batch["object_valid"]
     num_slots = model_config.num_slots
@@ -44,11 +44,22 @@ def clip_logits(
     state = core.start(variables, frames[:, 0], first, object_valid)
     outputs = []
     for t in range(1, num_frames):
-        logits = core.predict(variables, frames[:, t], state)
+        logits, state, query = core.predict(variables, frames[:, t], state)
         outputs.append(logits)
         if t + 1 < num_frames:  # the last frame's output is never read
             probs = jax.nn.softmax(logits, axis=-1)
             if detach_memory:
                 probs = jax.lax.stop_gradient(probs)
-            state = core.memorize(variables, frames[:, t], probs, state)
+            state = core.memorize(variables, frames[:, t], probs, state, query)
     return jnp.stack(outputs, axis=1)
+
+
+def training_memory(model_config: ModelConfig, memory_config=None) -> MemoryConfig:
+    """The memory read of training: the run's `config.memory`, its unset protocol fields taken from
+    the family's training protocol (`ModelFamily.training_memory_defaults`, e.g. STCN trains with
+    the full softmax and evaluates with top-k), then its inference protocol."""
+    from stm_jax.model.family import get_family
+
+    family = get_family(model_config)
+    protocol = {**family.memory_defaults, **family.training_memory_defaults}
+    return MemoryConfig.from_config(memory_config or {}, protocol)

@@ -1,15 +1,40 @@
-"""Segmentation losses on soft-aggregated K-slot logits (spec C).
+"""Segmentation losses on soft-aggregated K-slot logits (spec C), and the loss registry (`train.loss`).
 
-Per clip: the mean pixel cross-entropy of each predicted frame (frames 2..n), summed over frames
-(Training-Code-of-STM sums frames 2 and 3). The batch loss is the mean over clips, so splitting a batch
-into equal micro-batches and averaging their gradients gives exactly the full-batch gradient.
-Void pixels (id 255 in the annotation) never count.
+A loss is a function `(logits [B, F, H, W, K], labels [B, F, H, W] int, valid [B, F, H, W] bool,
+step [] int32, train_config) -> [B, F]` per-frame losses, registered with
+`@register_loss("name", options={...})`; `options` are its own `config.train` fields with their
+defaults (they appear in every training config, so `--config.train.<option>=...` works). Per clip the
+per-frame losses (frames 2..n) are summed (Training-Code-of-STM sums frames 2 and 3); the batch loss
+is the mean over clips, so splitting a batch into equal micro-batches and averaging their gradients
+gives exactly the full-batch gradient. Void pixels (id 255 in the annotation) never count.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from stm_jax.registry import Registry
+
+LOSSES = Registry("training loss", "train.loss")
+
+
+def register_loss(name: str, options: dict | None = None):
+    """Decorator: makes a loss selectable as `train.loss=name`, with its own config fields."""
+
+    def add(fn):
+        fn.options = dict(options or {})
+        return LOSSES.register(name)(fn)
+
+    return add
+
+
+def loss_option_defaults() -> dict:
+    """Every registered loss's options with their defaults (for `config.train`)."""
+    defaults = {}
+    for name in LOSSES:
+        defaults.update(LOSSES.get(name).options)
+    return defaults
 
 
 def pixel_cross_entropy(logits, labels):
@@ -54,10 +79,41 @@ def frame_losses(logits, labels, valid, keep_fraction=None):
     return jnp.sum(jnp.where(chosen, hardest, 0.0), axis=-1) / keep
 
 
-def clip_loss(logits, labels, valid, keep_fraction=None):
-    """The batch loss: per-frame losses summed over frames, averaged over clips.
+@register_loss("ce")
+def cross_entropy(logits, labels, valid, step, train_config):
+    """Plain pixel cross-entropy (STM, Training-Code-of-STM)."""
+    return frame_losses(logits, labels, valid)
 
-    Args: as `frame_losses`. Returns: (scalar loss, [B, F] per-frame losses).
-    """
-    per_frame = frame_losses(logits, labels, valid, keep_fraction)
-    return jnp.mean(jnp.sum(per_frame, axis=-1)), per_frame
+
+@register_loss(
+    "bootstrap",
+    options={"bootstrap_start": 20_000, "bootstrap_end": 70_000, "bootstrap_final_p": 0.15},
+)
+def bootstrapped_cross_entropy(logits, labels, valid, step, train_config):
+    """STCN's bootstrapped CE: plain CE before `bootstrap_start`, then the hardest p of the pixels,
+    p annealed linearly 1 -> `bootstrap_final_p` until `bootstrap_end`."""
+    keep = bootstrap_fraction(
+        step,
+        int(train_config.bootstrap_start),
+        int(train_config.bootstrap_end),
+        float(train_config.bootstrap_final_p),
+    )
+    return frame_losses(logits, labels, valid, keep)
+
+
+@register_loss("focal", options={"focal_gamma": 2.0})
+def focal(logits, labels, valid, step, train_config):
+    """Focal loss (Lin et al., 2017): each pixel's CE weighted by (1 - p_label)^focal_gamma, so
+    easy, confident pixels count less; the mean over valid pixels per frame. A worked example of a
+    loss entry (docs/extending.md)."""
+    ce = pixel_cross_entropy(logits, labels)
+    weight = (1.0 - jnp.exp(-ce)) ** float(train_config.focal_gamma)
+    valid_f = valid.astype(jnp.float32)
+    return jnp.sum(weight * ce * valid_f, axis=(-2, -1)) / jnp.maximum(
+        jnp.sum(valid_f, axis=(-2, -1)), 1.0
+    )
+
+
+def clip_loss(per_frame):
+    """The batch loss from [B, F] per-frame losses: summed over frames, averaged over clips."""
+    return jnp.mean(jnp.sum(per_frame, axis=-1))

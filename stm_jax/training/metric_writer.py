@@ -1,4 +1,5 @@
-"""Training logs: JSON lines + TensorBoard scalars (process 0 only), and the resolved config.
+"""Training logs: JSON lines + TensorBoard scalars and images (process 0 only), and the resolved
+config.
 
 TensorBoard event files are written by tensorboardX's `SummaryWriter` (pure Python + protobuf, no
 TensorFlow). Its tag rules apply: characters outside `[-/\\w.]` become `_` in TensorBoard (so the
@@ -48,6 +49,13 @@ class MetricWriter:
         for k, v in values.items():
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v)):
                 self._events.add_scalar(f"{prefix}{k}", float(v), int(step), walltime=wall_time)
+
+    def write_images(self, step: int, images: dict, prefix: str = "") -> None:
+        """Logs (H, W, 3) uint8 RGB images at `step` to TensorBoard (its Images tab), one per tag."""
+        if not self.active:
+            return
+        for tag, image in images.items():
+            self._events.add_image(f"{prefix}{tag}", image, int(step), dataformats="HWC")
 
     def close(self) -> None:
         """Closes the JSONL file and flushes + closes the TensorBoard event file."""

@@ -29,25 +29,22 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from stm_jax.model.decoder import Decoder
-from stm_jax.model.encoders import MemoryEncoder, QueryEncoder
-
-# train.remat value -> the module types whose calls are rematerialised.
-REMAT_MODES = {
-    "": (),
-    "encoders": (MemoryEncoder, QueryEncoder),
-    "all": (MemoryEncoder, QueryEncoder, Decoder),
-}
+REMAT_MODES = ("", "encoders", "all")
 
 _ACTIVE = threading.local()  # set while a rematerialised call runs: its inner calls pass through
 
 
-def remat_types(mode: str) -> tuple[type, ...]:
-    """The module types `mode` rematerialises; raises ValueError on an unknown mode."""
+def remat_types(mode: str, family) -> tuple[type, ...]:
+    """The module types of `family` (a `ModelFamily`) that `mode` rematerialises: its encoders
+    ('encoders'), its encoders and decoders ('all'); raises ValueError on an unknown mode."""
     mode = mode or ""
     if mode not in REMAT_MODES:
-        raise ValueError(f"train.remat={mode!r}; use one of {sorted(REMAT_MODES)}.")
-    return REMAT_MODES[mode]
+        raise ValueError(f"train.remat={mode!r}; use one of {list(REMAT_MODES)}.")
+    if mode == "encoders":
+        return tuple(family.encoder_modules)
+    if mode == "all":
+        return tuple(family.encoder_modules) + tuple(family.decoder_modules)
+    return ()
 
 
 def _zero_after(tree) -> jax.Array:
@@ -121,13 +118,13 @@ def _interceptor(types: tuple[type, ...]):
 
 
 @contextlib.contextmanager
-def remat_scope(mode: str):
-    """Within this context, calls of the modules selected by `mode` are rematerialised.
+def remat_scope(mode: str, family):
+    """Within this context, calls of `family`'s modules selected by `mode` are rematerialised.
 
     Enter it around the traced loss (inside `jax.value_and_grad`); a no-op for mode ''. The calls
     made inside one scope are chained (their backward passes run one at a time).
     """
-    types = remat_types(mode)
+    types = remat_types(mode, family)
     if not types:
         yield
         return

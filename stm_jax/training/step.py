@@ -19,10 +19,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
+from stm_jax.model.family import get_family
 from stm_jax.training.cpu_compile import train_step_compiler_options
 from stm_jax.training.forward import clip_logits
 from stm_jax.training.health import module_grad_norms, saturated_fraction
-from stm_jax.training.loss import bootstrap_fraction, clip_loss
+from stm_jax.training.loss import LOSSES, clip_loss
 from stm_jax.training.optimizer import make_optimizer
 from stm_jax.training.remat import remat_scope
 
@@ -66,24 +67,16 @@ def init_train_state(params, train_config, seed: int) -> dict:
 
 def _loss_fn(params, batch_stats, batch, step, model_config, train_config, memory_config=None):
     variables = {"params": params, "batch_stats": batch_stats}
-    with remat_scope(train_config.get("remat", "")):
+    loss_function = LOSSES.get(train_config.loss)  # a registered name (checked at start-up)
+    with remat_scope(train_config.get("remat", ""), get_family(model_config)):
         logits = clip_logits(
             model_config, variables, batch, bool(train_config.detach_memory), memory_config
         )
     labels = batch["labels"][:, 1:]
     void = batch.get("void")
     valid = jnp.ones(labels.shape, bool) if void is None else ~void[:, 1:]
-    keep = None
-    if train_config.loss == "bootstrap":
-        keep = bootstrap_fraction(
-            step,
-            int(train_config.bootstrap_start),
-            int(train_config.bootstrap_end),
-            float(train_config.bootstrap_final_p),
-        )
-    elif train_config.loss != "ce":
-        raise ValueError(f"train.loss={train_config.loss!r}; use 'ce' or 'bootstrap'.")
-    loss, per_frame = clip_loss(logits, labels, valid, keep)
+    per_frame = loss_function(logits, labels, valid, step, train_config)
+    loss = clip_loss(per_frame)
     saturated, fg_pixels = saturated_fraction(logits, batch["object_valid"], valid)
     return loss, {"per_frame": per_frame, "saturated": saturated, "fg_pixels": fg_pixels}
 
@@ -170,11 +163,17 @@ def train_step(
 
 
 def make_train_step(
-    mesh: Mesh, model_config: ModelConfig, train_config, memory_config: MemoryConfig | None = None
+    mesh: Mesh,
+    model_config: ModelConfig,
+    train_config,
+    memory_config: MemoryConfig | None = None,
+    platform: str | None = None,
 ):
     """The compiled step: state/batch_stats replicated, batch sharded over 'data', state donated.
 
     On CPU it compiles with `cpu_compile.TRAIN_STEP_CPU_OPTIONS` (faster convolution gradients).
+    `platform` names the platform it is compiled for when that is not the mesh's, e.g. a TPU or
+    GPU step lowered on a CPU host (`jax.export`, the lowering tests); None = the mesh's.
 
     Returns:
       `step(state, batch_stats, batch) -> (state, metrics)`.
@@ -197,5 +196,5 @@ def make_train_step(
         in_shardings=(replicated, replicated, data),
         out_shardings=(replicated, replicated),
         donate_argnums=(0,),
-        compiler_options=train_step_compiler_options(mesh.devices.flat),
+        compiler_options=train_step_compiler_options(mesh.devices.flat, platform),
     )

@@ -1,24 +1,31 @@
-"""The per-frame step over B video slots in one compiled call (many videos per step).
+"""The per-frame inference step: the one jitted step every user of the model runs.
 
-`Core.start / predict / memorize` already carry a leading video axis; this jits them for a fixed
-number of slots B, one frame size and one object-slot count O (a "bucket"). Each slot holds one
-video or nothing:
+The segment, evaluate and YouTube-VOS jobs (through `stm_jax.inference.scheduler`), `stm_jax.Segmenter`
+and `VideoStream` (a batch of one video), in-training evaluation and the benchmarks all call these
+functions of `Stepper`, which jit `stm_jax.core.Core` for a fixed number of video slots B, one frame
+size and one object-slot count O (a "bucket"). Each slot holds one video or nothing:
 
-    state = stepper.empty(B, H, W, O)                               # all slots free
+    state = stepper.empty(variables, B, H, W, O)                                    # all slots free
     state = stepper.reset_slot(variables, state, slot, frame0, labels0, object_valid)  # a video in
-    labels, probs, state = stepper.step(variables, frames, state, active)              # one frame each
+    labels, probs, state = stepper.step(variables, frames, state, active)           # one frame each
 
 * `active` [B] bool: slots without a video this step (finished, shorter, not yet filled) are exact
   no-ops: their state is returned unchanged, so a video is never disturbed by its neighbours.
 * `reset_slot` puts a new video's frame 0 into one slot (slot is a traced int32: no recompile), so a
   slot freed by a video that ended early takes the next video of the bucket.
 * Videos with fewer objects than O are padded: their extra object slots are `object_valid=False`,
-  which keeps them out of memory, of the "others" mask and of aggregation, exactly as the one-video
-  step (`stm_jax.inference.step`) treats absent objects.
+  which keeps them out of memory, of the "others" mask and of aggregation.
 * `step_given` is `step` plus objects given at this frame (YouTube-VOS first appearances), as
   labels [B, H, W] uint8 and given_objects [B, O] bool; slots with no given object are unchanged by it.
+* `rememorize` re-encodes each slot's last frame with new probabilities (a user's correction, objects
+  added after the frame was segmented) and can pin it (`stm_jax.inference.stream`).
 
-Every function compiles once per (B, H, W, O); `TRACE_COUNTS` counts traces for tests.
+Each step is: predict (query, read, decode, soft aggregation; the read's state, e.g. a policy's usage
+counters, is kept), inject given objects, commit the previous frame if it is a memory frame (evicting
+per policy), encode this frame with its soft probabilities as the new temporary slot. With the
+default memory settings this is the official protocol (memory for frame t = {kept f <= t-2} U {t-1},
+each frame encoded once). Every function compiles once per (B, H, W, O); `TRACE_COUNTS` counts
+traces for tests.
 """
 
 from __future__ import annotations
@@ -30,11 +37,13 @@ from stm_jax.core import Core, VideoState, inject_objects
 from stm_jax.memory.config import MemoryConfig
 from stm_jax.model.config import ModelConfig
 
+__all__ = ["TRACE_COUNTS", "Stepper", "VideoState"]
+
 # Incremented at trace time only: tests use it to prove each bucket compiles once.
-TRACE_COUNTS = {"reset_slot": 0, "step": 0, "step_given": 0}
+TRACE_COUNTS = {"reset_slot": 0, "step": 0, "step_given": 0, "rememorize": 0}
 
 
-def _one_hot(labels, num_slots):
+def one_hot(labels, num_slots):
     return jax.nn.one_hot(labels.astype(jnp.int32), num_slots, dtype=jnp.float32)
 
 
@@ -47,16 +56,25 @@ def _select(mask, new, old):
     return jax.tree.map(pick, new, old)
 
 
-class BatchedStepper:
-    """Jitted `reset_slot`, `step` and `step_given` over B video slots (state donated)."""
+class Stepper:
+    """Jitted `reset_slot`, `step`, `step_given` and `rememorize` over B video slots (state donated).
 
-    def __init__(self, model_config: ModelConfig, memory_config: MemoryConfig):
+    Args:
+      model_config: the architecture; memory_config: the read and the policy (a `MemoryConfig`, or a
+        dict / ConfigDict whose unset protocol fields take the model family's published protocol).
+    """
+
+    def __init__(self, model_config: ModelConfig, memory_config):
+        from stm_jax.model.family import get_family
+
         self.model_config = model_config
-        self.memory_config = MemoryConfig.from_config(memory_config)
+        family_protocol = get_family(model_config).memory_defaults
+        self.memory_config = MemoryConfig.from_config(memory_config, family_protocol)
         self.core = Core(model_config, self.memory_config)
         self.reset_slot = jax.jit(self._reset_slot, donate_argnums=(1,))
         self.step = jax.jit(self._step, donate_argnums=(2,))
         self.step_given = jax.jit(self._step_given, donate_argnums=(2,))
+        self.rememorize = jax.jit(self._rememorize, donate_argnums=(3,))
         self._state_shapes: dict = {}
 
     @property
@@ -95,7 +113,7 @@ class BatchedStepper:
           labels: [H, W] uint8 first-frame object ids. object_valid: [O] bool.
         """
         TRACE_COUNTS["reset_slot"] += 1
-        probs = _one_hot(labels, self.num_slots)
+        probs = one_hot(labels, self.num_slots)
         fresh = self.core.start(variables, frame[None], probs[None], object_valid[None])
         return jax.tree.map(
             lambda whole, one: jax.lax.dynamic_update_index_in_dim(whole, one[0], slot, 0),
@@ -104,14 +122,14 @@ class BatchedStepper:
         )
 
     def _advance(self, variables, frames, state, active, given=None):
-        batched = state
-        probs = jax.nn.softmax(self.core.predict(variables, frames, batched), axis=-1)
+        logits, batched, query = self.core.predict(variables, frames, state)
+        probs = jax.nn.softmax(logits, axis=-1)
         if given is not None:
             given_labels, given_objects = given
             probs, batched = inject_objects(
-                probs, batched, _one_hot(given_labels, self.num_slots), given_objects
+                probs, batched, one_hot(given_labels, self.num_slots), given_objects
             )
-        stepped = self.core.memorize(variables, frames, probs, batched)
+        stepped = self.core.memorize(variables, frames, probs, batched, query)
         labels = jnp.argmax(probs, axis=-1).astype(jnp.uint8)
         return labels, probs, _select(active, stepped, state)
 
@@ -132,3 +150,14 @@ class BatchedStepper:
         objects, 0 elsewhere) and given_objects [B, O] bool naming them."""
         TRACE_COUNTS["step_given"] += 1
         return self._advance(variables, frames, state, active, (given_labels, given_objects))
+
+    def _rememorize(self, variables, frames, probs, state: VideoState, pin, active):
+        """Re-encodes each active slot's last memorised frame (frames [B, H, W, 3]) with new `probs`
+        [B, H, W, K]; objects present in them join aggregation and memory; `pin` [B] bool keeps the
+        frame in a permanent slot from the next frame on."""
+        TRACE_COUNTS["rememorize"] += 1
+        num_objects = state.object_valid.shape[-1]
+        present = jnp.any(probs[..., 1 : num_objects + 1] > 0, axis=(1, 2))
+        changed = state._replace(object_valid=state.object_valid | present)
+        changed = self.core.rememorize(variables, frames, probs, changed, pin)
+        return _select(active, changed, state)

@@ -1,0 +1,2 @@
+"""Built-in memory policies; every module here registers its policies in
+`stm_jax.memory.policy.POLICIES`."""
