@@ -1,9 +1,9 @@
-"""The 'convert' job: official `STM_weights.pth` -> a stm_jax checkpoint, once, checked key by key.
+"""The 'convert' job: a released `.pth` (STM, STCN) -> a stm_jax checkpoint, once, checked key by key.
 
 Run:
   python main.py --config configs/convert.py --config.checkpoint=STM_weights.pth --workdir weights/stm
-The .pth is read with PyTorch (weights_only) and converted strictly (every key and shape of the
-model, see stm_jax/convert/official.py); the result is saved as an orbax checkpoint in the workdir,
+The .pth is read with PyTorch (weights_only), its family recognised by its keys
+(`stm_jax.convert.formats`) and converted strictly (every key and shape of the model); the result is saved as an orbax checkpoint in the workdir,
 read back and compared array by array. Later runs take `--config.checkpoint=weights/stm` and need
 no PyTorch.
 """
@@ -20,11 +20,11 @@ import orbax.checkpoint as ocp
 
 from stm_jax import checkpoint_io
 from stm_jax.cli_errors import MissingFileError
-from stm_jax.convert.official import convert_state_dict, leaves, torch_name
-from stm_jax.convert.torch_files import CheckpointFileError, load_state_dict
+from stm_jax.convert.common import leaves
+from stm_jax.convert.torch_files import CheckpointFileError
 from stm_jax.inference.fingerprint import code_version, read_fingerprint
 from stm_jax.io.atomic import write_text_atomic
-from stm_jax.model.config import ModelConfig
+from stm_jax.weights import load_weights
 
 STEP = 0
 SOURCE_FILE = "source.json"
@@ -60,7 +60,7 @@ def verify(out_dir: Path, expected: dict) -> int:
     bad = sorted(set(wanted) ^ set(got))
     bad += sorted(k for k in set(wanted) & set(got) if not np.array_equal(wanted[k], got[k]))
     if bad:
-        names = [torch_name(c, p) for c, p in bad[:10]]
+        names = ["/".join((c, *p)) for c, p in bad[:10]]
         raise CheckpointFileError(
             f"{out_dir}: the saved checkpoint differs from the .pth at {names}."
         )
@@ -75,12 +75,11 @@ def run(config, workdir: str) -> None:
             "from the official repository seoungwugoh/STM)."
         )
     out_dir = Path(workdir).absolute()
-    model_config = ModelConfig.from_config(config.model)
     identity = {
         "path": str(source.resolve()),
         "size": source.stat().st_size,
         "sha256": sha256_of(source),
-        "model": model_config.to_dict(),
+        "model": config.model.to_dict(),
     }
     if (out_dir / str(STEP)).exists():
         if read_fingerprint(out_dir, SOURCE_FILE) == identity:
@@ -91,8 +90,14 @@ def run(config, workdir: str) -> None:
                 f"{out_dir} already holds another converted checkpoint; use a new --workdir or "
                 "--config.overwrite=True."
             )
-    variables = convert_state_dict(load_state_dict(source), model_config, source=str(source))
-    variables = jax.tree.map(np.asarray, variables)
+    weights = load_weights(source, config.model)
+    if weights.kind != "official":
+        raise CheckpointFileError(
+            f"{source} holds a {weights.kind} model, not a released STM/STCN checkpoint; "
+            "a training run takes it as --config.init_from, no conversion needed."
+        )
+    model_config = weights.model_config
+    variables = jax.tree.map(np.asarray, weights.variables)
     meta = {
         "model": model_config.to_dict(),
         "step": STEP,
