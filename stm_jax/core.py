@@ -98,7 +98,13 @@ class Core:
           of the 1/16 feature grid).
         """
         num_objects = object_valid.shape[-1]
-        masks = padding.pad(probs)[..., 1 : num_objects + 1]  # zero in the padding, as official
+        padded = padding.pad(probs)  # zero in the padding, as official STM
+        if query is not None and "padded_probs" in query:
+            # The family memorises its own prediction in the padding (STCN); inside the image
+            # `probs` rules (it may hold injected objects).
+            outside = (1.0 - padding.inside())[..., None]
+            padded = padded + outside * query["padded_probs"]
+        masks = padded[..., 1 : num_objects + 1]
         masks = jnp.moveaxis(masks, -1, 1) * object_valid[..., None, None]
         keys, values = self.module.apply(
             variables,
@@ -159,6 +165,8 @@ class Core:
             variables, readout.astype(cfg.compute_dtype), query, method="decode"
         )
         aggregated = soft_aggregate(foreground, state.object_valid, cfg.num_slots)
+        if self.family.memorizes_padding_predictions:
+            query = {**query, "padded_probs": jax.nn.softmax(aggregated, axis=-1)}
         return Prediction(padding.crop(aggregated), state._replace(bank=bank), query)
 
     def memorize(self, variables, frames, probs, state: VideoState, query=None) -> VideoState:

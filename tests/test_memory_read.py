@@ -93,3 +93,43 @@ def test_plain_read_softmax_is_over_memory_axis():
     expected = w @ np.array([10.0, 20.0])
     out = read_plain(mk, mv, jnp.ones((1, 2), bool), qk)
     np.testing.assert_allclose(out[0, 0, 0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 2, 4])
+@pytest.mark.parametrize("shared_keys", [False, True])
+@pytest.mark.parametrize("top_k", [4, 9])
+def test_streaming_top_k_equals_whole_affinity_top_k(chunk_frames, shared_keys, top_k):
+    """Per-chunk top-k merged across chunks == top-k of the whole affinity over the valid positions:
+    chunk sizes 1, 2, 4; k below and above a chunk's positions; invalid slots inside and after the
+    visited chunks hold huge keys and NaN values; keys per object (STM) or shared (STCN)."""
+    k1, k2, k3 = jax.random.split(jax.random.key(7), 3)
+    key_sets = 1 if shared_keys else OBJECTS
+    keys = jax.random.normal(k1, (key_sets, 8, POSITIONS, DK)) * 0.5  # a flat affinity
+    values = jax.random.normal(k2, (OBJECTS, 8, POSITIONS, DV))
+    query = jax.random.normal(k3, (1, QUERIES, DK)) * 0.5
+    frame_valid = np.array([1, 1, 0, 1, 1, 0, 0, 0], bool)  # a hole, then empty slots
+    dirty_keys = jnp.where(frame_valid[None, :, None, None], keys, 1e3)
+    dirty_values = jnp.where(frame_valid[None, :, None, None], values, jnp.nan)
+    ours = read_chunked(
+        dirty_keys, dirty_values, jnp.asarray(frame_valid), query, chunk_frames, "l2", top_k
+    )
+    index = np.flatnonzero(frame_valid)
+    flat_keys = jnp.broadcast_to(keys[:, index], (OBJECTS, len(index), POSITIONS, DK))
+    reference = read_plain(
+        flat_keys.reshape(OBJECTS, -1, DK),
+        values[:, index].reshape(OBJECTS, -1, DV),
+        jnp.ones((OBJECTS, len(index) * POSITIONS), bool),
+        jnp.broadcast_to(query, (OBJECTS, QUERIES, DK)),
+        "l2",
+        top_k,
+    )
+    assert ours.shape == (OBJECTS, QUERIES, DV) and np.all(np.isfinite(ours))
+    np.testing.assert_allclose(ours, reference, atol=1e-5, rtol=1e-5)
+    full = read_plain(
+        flat_keys.reshape(OBJECTS, -1, DK),
+        values[:, index].reshape(OBJECTS, -1, DV),
+        jnp.ones((OBJECTS, len(index) * POSITIONS), bool),
+        jnp.broadcast_to(query, (OBJECTS, QUERIES, DK)),
+        "l2",
+    )
+    assert not np.allclose(ours, full, atol=1e-3)  # top-k is not the full softmax here

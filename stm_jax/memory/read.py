@@ -84,8 +84,9 @@ def read_chunked(
     Returns:
       readout [O, M, Dv] float32, equal to `read_plain` over the valid frames.
     """
-    num_objects, num_frames, positions, _ = memory_keys.shape
-    value_dim = memory_values.shape[-1]
+    # Objects come from the values: with shared keys (STCN) memory_keys has one key set for all.
+    _, num_frames, positions, _ = memory_keys.shape
+    num_objects, value_dim = memory_values.shape[0], memory_values.shape[-1]
     if num_frames % chunk_frames:
         raise ValueError(
             f"memory frames {num_frames} not a multiple of chunk_frames {chunk_frames}"

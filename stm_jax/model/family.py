@@ -60,6 +60,9 @@ class ModelFamily:
     shares_memory_keys: ClassVar[bool] = False
     # `encode_memory` uses the frame's query features (it computes them when given None).
     memory_uses_query: ClassVar[bool] = False
+    # A segmented frame is memorised with its predicted probabilities in the padding too (STCN
+    # encodes the padded-size prediction); otherwise the masks are zero there (STM).
+    memorizes_padding_predictions: ClassVar[bool] = False
 
     def __init__(self, config):
         self.config = config

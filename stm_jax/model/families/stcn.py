@@ -103,6 +103,8 @@ class StcnFamily(ModelFamily):
     memory_defaults = {"similarity": "l2", "top_k": 20, "mem_every": 5, "read_previous": False}
     shares_memory_keys = True
     memory_uses_query = True
+    # inference_core.py encodes a memory frame from its padded-size output, padding included.
+    memorizes_padding_predictions = True
 
     def module(self) -> nn.Module:
         return STCN(self.config)
