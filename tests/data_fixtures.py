@@ -10,7 +10,7 @@ import numpy as np
 
 from stm_jax.data.coco import counts_to_rle_string, mask_to_rle_counts
 from stm_jax.data.synthetic import make_synthetic_video, write_synthetic_davis
-from stm_jax.io.images import write_palette_png, write_rgb
+from stm_jax.io.images import read_label_mask, read_rgb, write_palette_png, write_rgb
 
 H, W = 48, 64
 
@@ -28,6 +28,26 @@ def davis_tree(root: Path, num_train: int = 3, num_val: int = 1, num_frames: int
 
 
 LATE_START = 3  # object 2 of every YouTube-VOS fixture video appears at stored frame 3
+
+
+def one_video_davis(root: Path, num_frames: int, height: int, width: int, seed: int = 5):
+    """A DAVIS 2017 'val' tree holding one generated video with 2 objects; returns (root, name,
+    the frames as decoded from its JPEGs, its first mask)."""
+    root = write_synthetic_davis(
+        root,
+        num_train=0,
+        num_val=1,
+        seed=seed,
+        num_frames=num_frames,
+        height=height,
+        width=width,
+        num_objects=2,
+    )
+    (name,) = (root / "ImageSets/2017/val.txt").read_text().split()
+    paths = sorted((root / "JPEGImages/480p" / name).glob("*.jpg"))
+    frames = np.stack([read_rgb(p) for p in paths])
+    first = read_label_mask(root / "Annotations/480p" / name / "00000.png")
+    return root, name, frames, first
 
 
 def youtube_tree(root: Path, num_videos: int = 2, num_frames: int = 6) -> Path:

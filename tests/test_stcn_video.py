@@ -10,9 +10,9 @@ import torch
 
 from configs import davis2017_val
 from stm_jax import Segmenter
-from stm_jax.data.synthetic import write_synthetic_davis
-from stm_jax.io.images import read_label_mask, read_rgb
+from stm_jax.io.images import read_label_mask
 from stm_jax.jobs import segment
+from tests.data_fixtures import one_video_davis
 from tests.torch_stcn_reference import run_video, write_stcn_pth
 
 torch.set_grad_enabled(False)
@@ -25,20 +25,10 @@ TINY_STCN = dict(backbone="tiny", value_backbone="tiny", key_dim=16, value_dim=3
 def stcn_video(tmp_path_factory):
     """(DAVIS root, sequence name, frames as decoded from the JPEGs, first mask, .pth, reference
     probabilities [T, 3, H, W])."""
-    root = write_synthetic_davis(
-        tmp_path_factory.mktemp("davis"),
-        num_train=0,
-        num_val=1,
-        seed=5,
-        num_frames=FRAMES,
-        height=HEIGHT,
-        width=WIDTH,
-        num_objects=2,
+    root, name, frames, first = one_video_davis(
+        tmp_path_factory.mktemp("davis"), FRAMES, HEIGHT, WIDTH
     )
-    (name,) = (root / "ImageSets/2017/val.txt").read_text().split()
-    paths = sorted((root / "JPEGImages/480p" / name).glob("*.jpg"))
-    frames = np.stack([read_rgb(p) for p in paths])
-    first = read_label_mask(root / "Annotations/480p" / name / "00000.png")
+    assert set(np.unique(first)) == {0, 1, 2}
     assert set(np.unique(first)) == {0, 1, 2}
     checkpoint = tmp_path_factory.mktemp("weights") / "STCN.pth"
     model = write_stcn_pth(checkpoint, seed=4, **TINY_STCN)
