@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from stm_jax.model.family import FAMILIES
 from stm_jax.training import step as step_lib
 from stm_jax.training.defaults import default_train_config
 from stm_jax.training.init import initial_variables
@@ -73,6 +74,8 @@ def test_train_step_with_remat_and_accumulation_matches_plain_step():
 
 
 def test_unknown_remat_mode_is_refused():
-    assert remat_types("") == ()
+    family = FAMILIES.get("stm")
+    assert remat_types("", family) == ()
+    assert set(remat_types("all", family)) > set(remat_types("encoders", family)) != set()
     with pytest.raises(ValueError, match="train.remat"):
-        remat_types("decoder")
+        remat_types("decoder", family)
