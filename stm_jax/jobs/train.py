@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from stm_jax import checkpoint_io
+from stm_jax import checkpoint_io, workdir_lock
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip_at_step
 from stm_jax.model.config import ModelConfig
@@ -139,8 +139,12 @@ def run(config, workdir: str) -> dict:
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save step at INFO
     distributed.maybe_initialize(config.get("distributed"))
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
+    # The CLI holds it already (re-entrant); a Python caller gets the same one-writer guard.
+    with workdir_lock.holding(workdir, "train", process=jax.process_index()) as path:
+        return _run_locked(config, path)
+
+
+def _run_locked(config, workdir: Path) -> dict:
     t = config.train
     model_config = ModelConfig.from_config(config.model)
     # Training reads memory with the family's training protocol; evaluation with its inference one.
