@@ -3,7 +3,8 @@
 An error a user can fix (bad input, bad config value, missing file, unknown config field) derives from
 `UserError`. `main.py` prints its message (one or two lines with the fix) and exits with code 2; the
 traceback is shown only with `--config.debug=True` or the environment variable STM_JAX_DEBUG=1.
-Anything else is a bug and keeps its traceback.
+A job stopped by SIGTERM/SIGINT after saving its work (`Interrupted`) prints one line and exits with
+code 75. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import sys
 
 EXIT_USER_ERROR = 2
+# EX_TEMPFAIL (sysexits.h): the run stopped on SIGTERM/SIGINT after saving; rerun it to resume.
+EXIT_INTERRUPTED = 75
 DEBUG_ENV = "STM_JAX_DEBUG"
 DEBUG_HINT = "(for the traceback: --config.debug=True or STM_JAX_DEBUG=1)"
 
@@ -26,6 +29,10 @@ class ConfigError(UserError, ValueError):
 
 class MissingFileError(UserError, FileNotFoundError):
     """A file or folder named by the user that does not exist."""
+
+
+class Interrupted(Exception):
+    """A job stopped early on request (a signal) with its work saved: exit code 75, one line."""
 
 
 def debug_enabled() -> bool:
@@ -60,3 +67,6 @@ def exit_on_user_error(function, *args):
             raise
         report(error)
         sys.exit(EXIT_USER_ERROR)
+    except Interrupted as error:
+        print(f"stopped: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -6,7 +6,6 @@ Entries are 'module:function' strings so that importing one job never imports an
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 JOBS = {
     "segment": "stm_jax.jobs.segment:run",
@@ -36,11 +35,15 @@ def run_job(config, workdir: str | None) -> None:
     check_config(config, {("train", "loss"): LOSSES})
     # Multi-host runs (config.distributed.* or JAX_COORDINATOR_ADDRESS etc.) start JAX's
     # distributed runtime before any job touches a device.
-    from stm_jax.training.distributed import maybe_initialize
+    from stm_jax.training.distributed import distributed_settings, maybe_initialize
 
     maybe_initialize(config.get("distributed"))
+    settings = distributed_settings(config.get("distributed"))
     module_name, function_name = JOBS[name].split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     workdir = workdir or config.get("workdir") or "workdir"
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    function(config, workdir)
+    from stm_jax.workdir_lock import holding
+
+    # One writer per workdir: a second job into it is refused before it touches anything.
+    with holding(workdir, name, process=settings["process_id"] if settings else 0):
+        function(config, str(workdir))

@@ -27,7 +27,8 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from stm_jax import checkpoint_io
+from stm_jax import checkpoint_io, workdir_lock
+from stm_jax.cli_errors import UserError
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip_at_step
 from stm_jax.model.config import ModelConfig
@@ -39,14 +40,24 @@ from stm_jax.training.forward import training_memory
 from stm_jax.training.health import health_report, health_warnings
 from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
+from stm_jax.training.preemption import StopRequest, TrainingPreempted
 from stm_jax.training.progress import StepWindow
+from stm_jax.training.save_guard import SaveGuard
 from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
 
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """Raised when the loss is NaN/inf; nothing of that step has been saved."""
+
+
+def last_good_checkpoint(manager, checkpoints: Path) -> str:
+    """'the last good checkpoint is step N in DIR' or 'there is no checkpoint yet ...'."""
+    latest = manager.latest_step()
+    if latest is None:
+        return f"there is no checkpoint yet in {checkpoints}, so a rerun starts from scratch"
+    return f"the last good checkpoint is step {latest} in {checkpoints}"
 
 
 def _abstract(tree, sharding):
@@ -139,8 +150,12 @@ def run(config, workdir: str) -> dict:
 
     absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save step at INFO
     distributed.maybe_initialize(config.get("distributed"))
-    workdir = Path(workdir).absolute()
-    workdir.mkdir(parents=True, exist_ok=True)
+    # The CLI holds it already (re-entrant); a Python caller gets the same one-writer guard.
+    with workdir_lock.holding(workdir, "train", process=jax.process_index()) as path:
+        return _run_locked(config, path)
+
+
+def _run_locked(config, workdir: Path) -> dict:
     t = config.train
     model_config = ModelConfig.from_config(config.model)
     # Training reads memory with the family's training protocol; evaluation with its inference one.
@@ -196,7 +211,12 @@ def run(config, workdir: str) -> dict:
             f"[eval] {len(eval_videos)} videos; copy-first-frame baseline J&F {baseline['J&F']:.4f}"
         )
         writer.write(start, baseline, prefix="eval/baseline_")
-    batches_log = open(workdir / "batches.jsonl", "a") if chief and t.get("log_batches") else None
+    # Line-buffered: every step's line is on disk even if the process is killed.
+    batches_log = (
+        open(workdir / "batches.jsonl", "a", buffering=1)
+        if chief and t.get("log_batches")
+        else None
+    )
     from tqdm import tqdm
 
     bar = tqdm(
@@ -212,19 +232,28 @@ def run(config, workdir: str) -> dict:
     health = {}  # the bar's health fields, from the latest log step
     step = start
     reports = []
+    checkpoints = workdir / checkpoint_io.CHECKPOINTS
+    guard = SaveGuard(checkpoints).__enter__()
+    stop = StopRequest().__enter__()
+    stopped = None
     try:
         while step < num_steps:
+            if stop.requested():
+                stopped = stop.signal_name
+                break
+            guard.check(manager)  # a failed background save stops the run here
             local_batch = next(iterator)
             if batches_log:
                 batches_log.write(f'{{"step": {step}, "crc": {batch_fingerprint(local_batch)}}}\n')
             state, metrics = step_fn(state, batch_stats, to_global_batch(local_batch, mesh))
             loss = float(metrics["loss"])  # also syncs: a NaN is caught before any save
             if not math.isfinite(loss):
-                manager.wait_until_finished()  # an in-flight save of a good step completes first
+                # An in-flight save of a good step completes first.
+                guard.run(step, manager.wait_until_finished)
                 raise NonFiniteLossError(
-                    f"Non-finite loss {loss} at step {step + 1}. Stopping; the last good checkpoint "
-                    f"is step {manager.latest_step()} in {workdir / 'checkpoints'}. Lower "
-                    "train.lr, set train.grad_clip, or check the data."
+                    f"non-finite loss {loss} at step {step + 1}; stopped, "
+                    f"{last_good_checkpoint(manager, checkpoints)}. Lower train.lr, set "
+                    "train.grad_clip, or check the data."
                 )
             step += 1
             window.add(loss, compiled=step == start + 1)
@@ -288,7 +317,9 @@ def run(config, workdir: str) -> dict:
                     best_score, save = score, True
                 window.restart_clock()  # evaluation time is not step time
             if save:
-                checkpoint_io.save_step(
+                guard.run(
+                    step,
+                    checkpoint_io.save_step,
                     manager,
                     step,
                     state,
@@ -297,15 +328,44 @@ def run(config, workdir: str) -> dict:
                     iterator,
                     score=score,
                 )
+        if stopped:
+            guard.run(step, manager.wait_until_finished)
+            saved = step if step in manager.all_steps() else None
+            if saved is None and step > start and not dry_run:
+                guard.run(
+                    step,
+                    checkpoint_io.save_step,
+                    manager,
+                    step,
+                    state,
+                    batch_stats,
+                    _meta(config, model_config, step),
+                    iterator,
+                )
+                guard.run(step, manager.wait_until_finished)
+                saved = step
     finally:
+        stop.__exit__()
         bar.close()
-        manager.wait_until_finished()
+        guard.run(step, manager.wait_until_finished)
+        guard.__exit__()
         manager.close()
         writer.close()
         if batches_log:
             batches_log.close()
         if hasattr(iterator, "close"):
             iterator.close()
+    if stopped:
+        where = (
+            f"checkpoint step {saved} saved in {checkpoints}"
+            if saved is not None
+            else f"{last_good_checkpoint(manager, checkpoints)} (nothing new to save)"
+        )
+        raise TrainingPreempted(
+            f"training stopped by {stopped} at step {step}; {where}, logs flushed. Rerun the same "
+            "command to resume.",
+            saved,
+        )
     _say(f"[train] done at step {step}; {iterator.summary()}")
     result["health_reports"] = reports
     result["variables"] = host_variables(state, batch_stats)

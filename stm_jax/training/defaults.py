@@ -49,6 +49,7 @@ def default_train_config() -> ml_collections.ConfigDict:
     t.keep_checkpoints = 3
     t.async_checkpoint = True
     t.progress_bar = True
+    t.log_batches = False  # True: batches.jsonl gets each step's batch CRC-32 (which data)
     # N > 0: run N steps, print the health report (saturation, grad norm per module, data counts)
     # and exit without checkpoints or evaluation: a check of a new dataset or init in minutes.
     t.dry_run = 0
