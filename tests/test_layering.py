@@ -2,8 +2,8 @@
 
 Layers (a module may import its own package and any lower layer, never a higher or a sibling one):
     0 cli_errors                            (the user-error types every layer raises)
-    1 io, assets, registry, plugins         (the shipped checkpoint's path; registries by name;
-                                             the user's plugin modules)
+    1 io, assets, registry, plugins,        (the shipped checkpoint's path; registries by name;
+      workdir_lock                          the user's plugin modules; one writer per workdir)
     2 model, memory, data, evaluation,      (evaluation is numpy metrics/CSVs: io only)
       checkpoint_fallback
     3 convert, core, checkpoint_io, config_checks
@@ -25,6 +25,7 @@ LAYER = {
     "assets": 1,
     "registry": 1,
     "plugins": 1,
+    "workdir_lock": 1,
     "model": 2,
     "memory": 2,
     "data": 2,
