@@ -84,6 +84,11 @@ def check_config(config, registries: dict | None = None) -> None:
             registry.get(value, f"{section}.{field}")
         except UnknownNameError as error:
             problems.append(str(error))
+    corrections = config.get("data", {}).get("correct_frames", "") if "data" in config else ""
+    if corrections and config.get("job") not in ("segment", "evaluate"):
+        problems.append(
+            f"data.correct_frames={corrections!r} is read by the segment and evaluate jobs only"
+        )
     if problems:
         fixes = "; ".join(problems)
         raise ConfigError(f"bad config value: {fixes}. Fix it with --config.<field>=<value>.")

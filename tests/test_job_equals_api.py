@@ -69,6 +69,54 @@ def test_segment_job_equals_the_segmenter(tmp_path, davis_root, policy):
         )  # consolidated until the store filled
 
 
+@pytest.mark.parametrize("policy", ["oldest", "permanent_slots"])
+def test_segment_job_with_corrections_equals_segmenter_correct(tmp_path, davis_root, policy):
+    """data.correct_frames: the job pins the annotation of those frames as `Segmenter.correct`
+    does after `step`, and writes it as their result."""
+    memory = {**BASE, **POLICIES[policy]}
+    fixed = (7, 20, 21)  # a memory frame (mem_every=2), then two in a row
+    config = davis2017_val.get_config()
+    config.checkpoint = str(SHIPPED)
+    config.memory.update(memory)
+    config.data.root = str(davis_root)
+    config.data.correct_frames = ",".join(map(str, fixed))
+    segment.run(config, str(tmp_path / "out"))
+    (name,) = (davis_root / "ImageSets/2017/val.txt").read_text().split()
+    frames = sorted((davis_root / "JPEGImages/480p" / name).glob("*.jpg"))
+    annotations = davis_root / "Annotations/480p" / name
+    job = [read_label_mask(tmp_path / "out/predictions" / name / f"{p.stem}.png") for p in frames]
+
+    api = Segmenter.from_checkpoint(SHIPPED, **memory)
+    ours = [api.start(read_rgb(frames[0]), read_label_mask(annotations / "00000.png"))]
+    plain = Segmenter.from_checkpoint(SHIPPED, **memory)
+    plain.start(read_rgb(frames[0]), read_label_mask(annotations / "00000.png"))
+    uncorrected = []
+    for t, path in enumerate(frames[1:], start=1):
+        labels = api.step(read_rgb(path))
+        uncorrected.append(plain.step(read_rgb(path)))
+        if t in fixed:
+            labels = api.correct(read_label_mask(annotations / f"{path.stem}.png"))
+        ours.append(labels)
+    for t, (a, b) in enumerate(zip(job, ours)):
+        np.testing.assert_array_equal(a, b, err_msg=f"{policy}: frame {t}")
+    for t in fixed:
+        np.testing.assert_array_equal(
+            job[t], read_label_mask(annotations / f"{frames[t].stem}.png")
+        )
+    # the corrections changed later frames, so the check above is not that of an uncorrected run
+    assert any((a != b).any() for a, b in zip(job[22:], uncorrected[21:]))
+
+
+def test_correct_frames_errors_name_the_problem(tmp_path, davis_root):
+    config = davis2017_val.get_config()
+    config.checkpoint = str(SHIPPED)
+    config.data.root = str(davis_root)
+    for value, expected in [("0", "frame 0 is the first mask"), ("99", "beyond video")]:
+        config.data.correct_frames = value
+        with pytest.raises(ValueError, match=expected):
+            segment.run(config, str(tmp_path / value))
+
+
 def write_youtube_tree(root: Path, video):
     """A YouTube-VOS valid tree: all 30 frames in valid_all_frames, every 5th in valid, object 3
     first annotated at frame 10."""

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import jax.numpy as jnp
 import numpy as np
 
 from stm_jax.inference.devices import map_over_devices
@@ -38,6 +39,9 @@ class VideoTask:
       num_objects: ids 1..num_objects are objects (some may be absent from frame 0).
       given_labels: {frame index: (labels [H, W], object ids)}: objects given at later frames
         (YouTube-VOS first appearances); their masks replace the prediction there.
+      corrections: {frame index: labels [H, W]}: the whole result of that frame is replaced by
+        these ids and the frame is pinned in memory, as `Segmenter.correct` does after `step`
+        (a user's corrections, or the ground truth at chosen frames).
     """
 
     key: Hashable
@@ -45,6 +49,7 @@ class VideoTask:
     first_labels: np.ndarray
     num_objects: int
     given_labels: dict[int, tuple[np.ndarray, Sequence[int]]] | None = None
+    corrections: dict[int, np.ndarray] | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -157,6 +162,13 @@ def segment_bucket(
             )
         else:
             labels, probs, state = stepper.step(variables, frames, state, active)
+        corrected = [
+            (slot.task.corrections or {}).get(slot.next) if slot else None for slot in slots
+        ]
+        if any(c is not None for c in corrected):
+            labels, probs, state = correct_frames(
+                stepper, variables, frames, labels, probs, state, corrected
+            )
         owners = {i: (slot.task, slot.next) for i, slot in enumerate(slots) if slot is not None}
         for index, slot in enumerate(slots):
             if slot is not None:
@@ -169,6 +181,23 @@ def segment_bucket(
         pending = (labels, probs, owners)
     if pending is not None:
         yield from emit(pending)
+
+
+def correct_frames(stepper: Stepper, variables, frames, labels, probs, state, corrected):
+    """Re-memorises, pinned, the frames of the slots with a correction (`corrected`: per slot,
+    [H, W] ids or None) with those ids as their result, as `VideoStream.correct` does; returns the
+    batch's (labels, probs, state) with those slots corrected and the others as they were."""
+    num_slots = stepper.num_slots
+    which = np.array([c is not None for c in corrected])
+    ids = np.zeros(frames.shape[:3], np.uint8)
+    for index, item in enumerate(corrected):
+        if item is not None:
+            ids[index] = item
+    given = np.eye(num_slots, dtype=np.float32)[ids]
+    state = stepper.rememorize(variables, frames, given, state, which, which)
+    labels = jnp.where(which[:, None, None], ids, labels)
+    probs = jnp.where(which[:, None, None, None], given, probs)
+    return labels, probs, state
 
 
 def segment_tasks(

@@ -102,6 +102,9 @@ def segment_config() -> ml_collections.ConfigDict:
             sequences="",  # comma-separated subset of the split; empty = all
             frames="",  # layout='folder': folder of frames (.jpg or .png, natural order)
             first_mask="",  # layout='folder': palette PNG of the first frame's objects
+            # frames (e.g. '10,40') whose annotation replaces the result and is pinned in memory,
+            # as Segmenter.correct does: corrections from the ground truth
+            correct_frames="",
         )
     )
     c.num_devices = 0  # local devices to spread videos over; 0 = all

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from stm_jax.config_checks import check_config
 from stm_jax.data.registry import segment_layout
 from stm_jax.inference import fingerprint as fp
+from stm_jax.inference.corrections import correction_labels, parse_frames
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import Video, load_first_labels
@@ -49,11 +50,17 @@ def merges_objects(config) -> bool:
     return bool(getattr(layout, "single_object", lambda data: False)(config.data))
 
 
-def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask:
-    """One checked video as a scheduler task (frames decoded when the scheduler asks)."""
+def video_task(
+    video: Video, max_objects: int, merge_objects: bool, correct_frames: tuple[int, ...] = ()
+) -> VideoTask:
+    """One checked video as a scheduler task (frames decoded when the scheduler asks), with the
+    annotations of `correct_frames` as its corrections."""
     labels, num_objects = load_first_labels(video, max_objects, merge_objects)
     loaders = [lambda p=path: read_rgb(p) for path in video.frame_paths]
-    return VideoTask(video, loaders, labels, num_objects)
+    fixes = (
+        correction_labels(video, correct_frames, labels, merge_objects) if correct_frames else None
+    )
+    return VideoTask(video, loaders, labels, num_objects, corrections=fixes)
 
 
 def write_predictions(stepper, devices, variables, config, tasks, out_root, fingerprints, progress):
@@ -102,13 +109,16 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     model_config, memory_config = stepper.model_config, stepper.memory_config
     out_root = Path(workdir) / "predictions"
     job = fp.job_fingerprint(config.checkpoint, model_config, memory_config, merge_objects)
+    correct_frames = parse_frames(config.data.get("correct_frames", ""))
+    if correct_frames:  # other results: a run without them must not pass for this one
+        job["correct_frames"] = list(correct_frames)
     fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
     mine = videos[jax.process_index() :: jax.process_count()]
     todo, skipped = plan_outputs(out_root, mine, fingerprints, bool(config.get("overwrite")))
     if skipped:
         print(f"Skipping {len(skipped)} video(s) already segmented by this job in {out_root}.")
     total = sum(len(v.frame_paths) for v in todo)
-    tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
+    tasks = [video_task(v, model_config.max_objects, merge_objects, correct_frames) for v in todo]
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
         devices = local_devices(config)
         write_predictions(
