@@ -201,3 +201,14 @@ def test_load_state_with_the_same_settings_restores_it(tmp_path, seg):
     np.testing.assert_array_equal(restored.frame, saved.frame)
     np.testing.assert_array_equal(restored.video.bank.keys, saved.video.bank.keys)
     assert same.stream.num_objects == 2
+
+
+def test_a_state_file_without_settings_still_loads(tmp_path, seg):
+    """Files saved before the settings were recorded load as before (unchecked)."""
+    seg.start(FRAMES[0], LABELS)
+    with np.load(seg.save_state(tmp_path / "state.npz")) as data:
+        arrays = {name: data[name] for name in data.files if name != "settings"}
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = Segmenter.from_checkpoint(SHIPPED, **MEMORY)
+    old.load_state(tmp_path / "old.npz")
+    np.testing.assert_array_equal(old.state.video.bank.keys, seg.state.video.bank.keys)
