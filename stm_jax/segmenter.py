@@ -3,7 +3,7 @@
     from stm_jax import Segmenter, assets
 
     seg = Segmenter.from_checkpoint(assets.path("synthetic_cpu"), permanent_slots=4)
-    labels = seg.start(frame0, mask0)          # numpy uint8 [H, W, 3] and [H, W] ids (0 = bg)
+    labels = seg.start(frame0, mask0)          # RGB [H, W, 3] and [H, W] ids (0 = background)
     for frame in frames:
         labels = seg.step(frame)               # [H, W] uint8 ids (or probs: return_probs=True)
     seg.add_objects(mask)                      # objects appearing in the last frame
@@ -15,6 +15,11 @@ slot — plus checkpoint loading, so a video gives identical masks here and in t
 compiled step serves every frame of a given size and object-slot count. Memory settings
 (`MemoryConfig` fields, e.g. eviction='long_term', capacity, permanent_slots) are keyword overrides
 of `from_checkpoint`; the ones not given follow the model family's published protocol.
+
+Inputs (checked in `stm_jax.inference.input_checks`; anything else is a one-line `InputError`):
+frames are RGB [H, W, 3], uint8, or integers in 0..255, or floats in [0, 1] (scaled by 255), all
+at the first frame's size; masks are [H, W] integer ids 0..N (0 = background, 255 'void' refused)
+or a bool mask (one object, id 1).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import ml_collections
 import numpy as np
 
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.state_settings import check_same_settings, encode, stream_settings
 from stm_jax.inference.stepper import Stepper
 from stm_jax.inference.stream import StreamState, VideoStream
 from stm_jax.memory.config import MemoryConfig
@@ -92,20 +98,22 @@ class Segmenter:
         return self.stepper.model_config
 
     def start(self, frame, mask, num_objects: int | None = None) -> np.ndarray:
-        """Frame 0 (uint8 [H, W, 3]) and its object ids (ints [H, W], 0 = background, 1..N).
-        `num_objects`: object slots (default: the largest id in `mask`); raise it to add objects
-        later. Returns the mask as uint8 labels."""
-        self.stream.start(np.asarray(frame, np.uint8), mask, num_objects)
-        return np.asarray(mask, np.uint8)
+        """Frame 0 (RGB [H, W, 3]) and its object ids ([H, W], 0 = background, 1..N; a bool mask
+        is object 1). `num_objects`: object slots (default: the largest id in `mask`); raise it to
+        add objects later. Returns the mask as uint8 labels."""
+        self.stream.start(frame, mask, num_objects)
+        return np.asarray(self.stream.last_labels)
 
     def step(self, frame, return_probs: bool = False) -> np.ndarray:
-        """Segments the next frame: [H, W] uint8 ids, or [H, W, K] float32 probabilities."""
-        probs = self.stream.step(np.asarray(frame, np.uint8))
+        """Segments the next frame (RGB [H, W, 3], the first frame's size): [H, W] uint8 ids, or
+        [H, W, K] float32 probabilities."""
+        probs = self.stream.step(frame)
         return np.asarray(probs) if return_probs else np.asarray(self.stream.last_labels)
 
     def add_objects(self, mask, pin: bool = False) -> np.ndarray:
         """New objects in the last frame ([H, W] ids of the new objects, 0 elsewhere): tracked from
-        the next frame on. pin=True keeps this frame permanently. Returns the frame's new labels."""
+        the next frame on. pin=True keeps this frame permanently. Returns the frame's new labels.
+        An id already tracked is refused: `correct` replaces tracked objects' masks."""
         return _labels(self.stream.add_objects(mask, pin))
 
     def correct(self, mask) -> np.ndarray:
@@ -123,18 +131,24 @@ class Segmenter:
         self.stream.state = state
 
     def save_state(self, path) -> Path:
-        """Writes the state to an .npz file (leaves in pytree order plus the shapes it needs)."""
+        """Writes the state to an .npz file: leaves in pytree order, the shapes it needs and the
+        model and memory settings it was made with (`load_state` compares them)."""
         state = self.state
         leaves = jax.tree.leaves(state)
         path = Path(path)
+        settings = encode(stream_settings(self.stepper))
         with open(path, "wb") as f:
-            np.savez(f, *leaves, num_objects=self.stream.num_objects)
+            np.savez(f, *leaves, num_objects=self.stream.num_objects, settings=np.array(settings))
         return path
 
     def load_state(self, path) -> None:
-        """Restores a state written by `save_state` with the same model and memory settings."""
+        """Restores a state written by `save_state`. A state saved with other model or memory
+        settings is refused with one line naming every field that differs."""
         with np.load(path) as data:
-            leaves = [data[f"arr_{i}"] for i in range(len(data.files) - 1)]
+            if "settings" in data.files:  # files saved before settings were recorded have none
+                check_same_settings(str(data["settings"]), stream_settings(self.stepper), path)
+            count = sum(name.startswith("arr_") for name in data.files)
+            leaves = [data[f"arr_{i}"] for i in range(count)]
             num_objects = int(data["num_objects"])
         frame, probs = leaves[-2], leaves[-1]
         height, width = frame.shape[:2]

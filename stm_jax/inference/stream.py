@@ -9,6 +9,8 @@
 
 `add_objects` / `correct` act on the last frame, after `step` has memorised it: they re-encode it
 with the new probabilities (`Stepper.rememorize`), so the next frame reads the corrected frame.
+Frames and masks are checked on the way in (`stm_jax.inference.input_checks`): a frame or mask the
+step cannot use is refused with one `InputError` line instead of being cast silently.
 It runs the jobs' step (`stm_jax.inference.stepper.Stepper`) with one video slot, so a video gives
 the same masks here and in the segment job. Everything compiles once per frame size and object-slot
 count.
@@ -22,6 +24,7 @@ import jax
 import numpy as np
 
 from stm_jax.core import VideoState
+from stm_jax.inference.input_checks import InputError, check_frame, check_mask
 from stm_jax.inference.stepper import Stepper
 
 
@@ -61,22 +64,31 @@ class VideoStream:
             raise RuntimeError("call start(frame, mask) first")
         return self._state
 
-    def _ids(self, labels) -> np.ndarray:
-        labels = np.asarray(labels)
-        if labels.max(initial=0) > self.num_objects:
-            raise ValueError(
-                f"object id {labels.max()} > the {self.num_objects} object slots given to start()"
-            )
-        return labels
+    def _ids(self, labels, name: str = "mask") -> np.ndarray:
+        """A mask for the last frame checked: [H, W] uint8 ids within the object slots."""
+        return check_mask(
+            labels,
+            self._require().frame.shape[:2],
+            self.num_objects,
+            f"the {self.num_objects} object slots given to start() (pass num_objects to start() "
+            "to add objects later)",
+            name,
+        )
 
     def start(self, frame, labels, num_objects: int | None = None) -> np.ndarray:
         """Frame 0 and its [H, W] object ids (0 = background). `num_objects`: object slots
         (default: the largest id); ids up to it may be added later. Returns its probabilities."""
-        labels = np.asarray(labels)
-        num_objects = int(labels.max(initial=0)) if num_objects is None else num_objects
         max_objects = self.stepper.model_config.max_objects
+        frame = check_frame(frame)
+        labels = check_mask(
+            labels,
+            frame.shape[:2],
+            max_objects,
+            f"model.max_objects={max_objects} (raise max_objects: the weights do not depend on it)",
+        )
+        num_objects = int(labels.max(initial=0)) if num_objects is None else num_objects
         if not 1 <= num_objects <= max_objects or labels.max(initial=0) > num_objects:
-            raise ValueError(
+            raise InputError(
                 f"num_objects={num_objects} must be >= 1, >= the largest id in the mask and <= "
                 f"model.max_objects={max_objects} (raise max_objects: the weights do not depend on it)"
             )
@@ -85,11 +97,9 @@ class VideoStream:
         probs = labels_to_probs(labels, self.num_slots)
         height, width = labels.shape
         video = self.stepper.empty(self.variables, 1, height, width, num_objects)
-        video = self.stepper.reset_slot(
-            self.variables, video, np.int32(0), frame, labels.astype(np.uint8), present
-        )
+        video = self.stepper.reset_slot(self.variables, video, np.int32(0), frame, labels, present)
         self._state = StreamState(video, frame, probs)
-        self.last_labels = labels.astype(np.uint8)
+        self.last_labels = labels
         return probs
 
     def step(self, frame, given: tuple[np.ndarray, list[int]] | None = None):
@@ -97,7 +107,8 @@ class VideoStream:
         this frame inside the same compiled step (the YouTube-VOS protocol). Returns [H, W, K]
         probabilities (a device array)."""
         state = self._require()
-        frames, active = np.asarray(frame)[None], np.ones((1,), bool)
+        frame = check_frame(frame, np.shape(state.frame)[:2])
+        frames, active = frame[None], np.ones((1,), bool)
         if given is None:
             labels, probs, video = self.stepper.step(self.variables, frames, state.video, active)
         else:
@@ -109,7 +120,7 @@ class VideoStream:
                 frames,
                 state.video,
                 active,
-                self._ids(given_labels).astype(np.uint8)[None],
+                self._ids(given_labels, "given mask")[None],
                 given_objects,
             )
         self._state = StreamState(video, frame, probs[0])
@@ -139,7 +150,14 @@ class VideoStream:
         labels = self._ids(labels)
         ids = [int(i) for i in np.unique(labels) if i > 0]
         if not ids:
-            raise ValueError("add_objects: the mask holds no object id")
+            raise InputError("add_objects: the mask holds no object id; give the new objects' ids.")
+        tracked = [i for i in ids if np.asarray(self._require().video.object_valid)[0, i - 1]]
+        if tracked:
+            which = f"objects {tracked} are" if len(tracked) > 1 else f"object {tracked[0]} is"
+            raise InputError(
+                f"add_objects: {which} already tracked; to replace a tracked object's mask in "
+                "this frame use correct(mask) with every object's id."
+            )
         given = np.zeros((self.num_slots,), bool)
         given[ids] = True
         given_probs = labels_to_probs(labels, self.num_slots)
