@@ -43,7 +43,12 @@ from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
 from stm_jax.training.preemption import StopRequest, TrainingPreempted
 from stm_jax.training.progress import StepWindow
-from stm_jax.training.run_checks import as_json, check_resume, check_run_config
+from stm_jax.training.run_checks import (
+    as_json,
+    check_resume,
+    check_run_config,
+    keep_previous_config,
+)
 from stm_jax.training.save_guard import SaveGuard
 from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
 
@@ -172,14 +177,17 @@ def _run_locked(config, workdir: Path) -> dict:
         keep_best=True,
     )
     done = manager.latest_step()
-    if done is not None:  # this run resumes: its settings must be the saved ones
-        check_resume(config, workdir, int(done), as_json(train_config()), chief)
-    save_config(config, workdir, chief)
+    # A resume must have the saved settings (or resume_changed); checked before anything is loaded.
+    changed = [] if done is None else check_resume(config, workdir, done, as_json(train_config()))
     data_config = resolved_data_config(config)
     iterator = make_train_iterator(data_config)  # sources indexed: structural faults stop here
     state, batch_stats, start, origin = _start_state(
         config, model_config, workdir, manager, mesh, iterator
     )
+    # Written once the checkpoint is restored: a resume that fails leaves the saved settings.
+    if changed and chief:
+        keep_previous_config(workdir)
+    save_config(config, workdir, chief)
     dry_run = int(t.get("dry_run", 0))
     num_steps = min(int(t.num_steps), start + dry_run) if dry_run > 0 else int(t.num_steps)
     _say(

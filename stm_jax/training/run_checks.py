@@ -6,9 +6,9 @@
   (fields that only change logging, saving or evaluation are left out, see `HARMLESS`; so is
   `train.num_steps` where the steps already trained would be the same, see
   `run_length_is_harmless`).
-* `check_resume(config, workdir)`: on a resume from the workdir's own checkpoints, refuses changed
-  settings unless `resume_changed=True`; then keeps the old `config.json` as
-  `config.previous-<n>.json`, so the settings of every part of the run stay on disk.
+* `check_resume(config, workdir, done)`: on a resume from the workdir's own checkpoints, refuses
+  changed settings unless `resume_changed=True`; `keep_previous_config` then keeps the old
+  `config.json` as `config.previous-<n>.json`, so the settings of every part of the run stay on disk.
 """
 
 from __future__ import annotations
@@ -156,26 +156,23 @@ def as_json(config) -> dict:
     return json.loads(config.to_json_best_effort(sort_keys=True))
 
 
-def check_resume(
-    config, workdir: Path, done: int, defaults: dict | None = None, chief: bool = True
-) -> Path | None:
-    """On a resume in `workdir`: refuses changed settings unless `resume_changed`; keeps the old file.
+def check_resume(config, workdir: Path, done: int, defaults: dict | None = None) -> list[str]:
+    """On a resume in `workdir`: refuses changed settings unless `resume_changed`.
 
     Args:
       config: the new config.
       workdir: the run folder whose own checkpoint is being resumed.
       done: the step it resumes at (the steps already trained).
       defaults: see `changed_settings`.
-      chief: whether this process keeps the old file (one process writes the workdir's files).
-
     Returns:
-      The path the previous config.json was kept under (None when nothing changed or there was none).
+      The changed settings ('field: old -> new'; empty when none changed or there is no saved
+      config); call `keep_previous_config` before the new config is written.
     Raises:
       ConfigError: settings that change results differ and `resume_changed` is not set.
     """
     path = Path(workdir) / CONFIG_FILE
     if not path.is_file():
-        return None
+        return []
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError) as error:
@@ -187,9 +184,7 @@ def check_resume(
     harmless_length = isinstance(old_steps, int) and run_length_is_harmless(config, old_steps, done)
     ignore = ("train.num_steps",) if harmless_length else ()
     changes = changed_settings(old, as_json(config), defaults, ignore)
-    if not changes:
-        return None
-    if not config.get("resume_changed", False):
+    if changes and not config.get("resume_changed", False):
         shown = "; ".join(changes[:8]) + (
             f"; and {len(changes) - 8} more" if len(changes) > 8 else ""
         )
@@ -198,8 +193,12 @@ def check_resume(
             "Pass --workdir DIR for a new run, or --config.resume_changed=True to continue this "
             "run with the new settings."
         )
-    if not chief:
-        return None
+    return changes
+
+
+def keep_previous_config(workdir: Path) -> Path:
+    """Renames WORKDIR/config.json to the first free config.previous-<n>.json; returns that path."""
+    path = Path(workdir) / CONFIG_FILE
     n = 1
     while (kept := path.with_name(f"config.previous-{n}.json")).exists():
         n += 1
