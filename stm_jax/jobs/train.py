@@ -8,7 +8,9 @@ async orbax saves every `train.checkpoint_every` steps, and every `train.eval_ev
 images. One orbax manager in W/checkpoints keeps the latest `train.keep_checkpoints` steps plus the
 best-J&F step (an evaluation that beats the best so far is saved even off the checkpoint cadence).
 A non-finite loss stops the run before anything is saved, so the last checkpoint on disk is the
-last good one.
+last good one. Before the first step, `stm_jax.training.run_checks` refuses values that cannot run
+and a resume whose settings differ from WORKDIR/config.json in a way that changes the results
+(unless `resume_changed=True`), each in one line.
 
 Health (stm_jax.training.health): at the first step and every log step, metrics.jsonl and the
 progress bar get the fraction of foreground logits at the aggregation clamp, the gradient norm per

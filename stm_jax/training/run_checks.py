@@ -24,10 +24,12 @@ from stm_jax.training.optimizer import make_schedule
 STRIDE = 16  # the encoders' output stride: crops must divide into whole feature cells
 CONFIG_FILE = "config.json"
 
-# Fields a resumed run may change without changing its weights or losses: how often it logs,
-# saves or evaluates, how it shows progress, where its processes meet, and remat (the same values,
-# recomputed in the backward pass). The data-loading fields (num_workers, ...) are not here: the
-# data position saved in a checkpoint belongs to the loader it was saved with.
+# Fields a resumed run may change without changing its weights or losses: how often it logs or
+# saves (a resume from any saved step is exact), how it shows progress, how often and on what it
+# evaluates (evaluation only reads the weights; it picks the best step, not the training), where its
+# processes meet, and remat (the same values, recomputed in the backward pass). The data-loading
+# fields (num_workers, ...) are not here: the data position saved in a checkpoint belongs to the
+# loader it was saved with.
 HARMLESS = frozenset(
     {
         "job",
@@ -43,7 +45,7 @@ HARMLESS = frozenset(
         "train.remat",
     }
 )
-HARMLESS_SECTIONS = ("eval.", "distributed.")  # evaluation only reads the weights
+HARMLESS_SECTIONS = ("eval.", "distributed.")
 
 
 def _nearest_multiples(value: int) -> str:
