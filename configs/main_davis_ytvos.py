@@ -15,10 +15,11 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbone, 32 px; set the dav
 
 import ml_collections
 
-from stm_jax.jobs.config_base import train_config
+from stm_jax.jobs.config_base import config_variant, train_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    arg = config_variant(arg, ("tiny",), __file__)
     c = train_config()  # data: DAVIS 0.08 / YouTube-VOS 0.92, 3 frames, 384 crops, skip 0 -> 25
     t = c.train
     t.num_steps = 200_000  # 800k iterations of batch 1 x accumulation 4 (spec C.2)

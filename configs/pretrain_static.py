@@ -14,10 +14,11 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbone, 32 px; set the ima
 
 import ml_collections
 
-from stm_jax.jobs.config_base import train_config
+from stm_jax.jobs.config_base import config_variant, train_config
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    arg = config_variant(arg, ("tiny",), __file__)
     c = train_config()
     d = c.data
     d.sources = ml_collections.ConfigDict(

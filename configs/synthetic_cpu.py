@@ -11,7 +11,7 @@ Variant for CI: `get_config("tiny")` (2 steps, batch 2, 32 px).
 
 import ml_collections
 
-from stm_jax.jobs.config_base import train_config
+from stm_jax.jobs.config_base import config_variant, train_config
 
 
 def _synthetic(num_videos: int, seed: int, size=(64, 96)) -> dict:
@@ -28,6 +28,7 @@ def _synthetic(num_videos: int, seed: int, size=(64, 96)) -> dict:
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    arg = config_variant(arg, ("tiny",), __file__)
     c = train_config()
     c.model.update(
         {"backbone": "tiny", "key_dim": 32, "value_dim": 128, "decoder_dim": 64, "max_objects": 3}

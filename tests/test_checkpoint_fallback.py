@@ -9,6 +9,7 @@ import pytest
 
 from stm_jax import checkpoint_io
 from stm_jax.checkpoint_fallback import CheckpointError
+from stm_jax.cli_errors import ConfigError
 from stm_jax.jobs import train as train_job
 from tests.train_fixtures import tiny_config
 
@@ -75,8 +76,13 @@ def test_resume_with_another_model_names_the_fields(trained, tmp_path):
     config = _config(12)
     config.model.key_dim = 16
     config.model.decoder_dim = 32
+    with pytest.raises(ConfigError, match="model.decoder_dim: 16 -> 32; model.key_dim: 8 -> 16"):
+        train_job.run(config, str(workdir))  # config.json holds other settings: refused first
+    config.resume_changed = True  # allowed: the checkpoint itself still does not fit
     with pytest.raises(CheckpointError) as error:
         train_job.run(config, str(workdir))
+    assert not list(workdir.glob("config.previous-*"))  # the failed resume kept the saved settings
+    assert '"key_dim": 8' in (workdir / "config.json").read_text()
     message = str(error.value)
     assert "decoder_dim: checkpoint 16 vs config 32" in message
     assert "key_dim: checkpoint 8 vs config 16" in message

@@ -7,23 +7,45 @@ dataclass defaults (`ModelConfig`, `MemoryConfig`) and default builders, so each
     segment_config()        + checkpoint, data (DAVIS layout or one folder), overlays, num_devices,
                               inference (videos per step, preset, host pipeline, compile cache)
     youtubevos_config(year) + the YouTube-VOS valid layout
-    train_config()          + data, train, eval, init_from, resume
+    train_config()          + data, train, eval, init_from, resume, resume_changed
     demo_config()           + checkpoint, data.frames/first_mask (yours), the generated video
     convert_config()        + the official .pth to convert once
     export_config()         + checkpoint, the exported step's shape and platforms, preset
+
+A config file with variants (`get_config(arg)`, e.g. `synthetic_cpu.py:tiny`) checks its argument
+with `config_variant`, so an unknown variant is refused instead of giving the full config.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ml_collections
 from ml_collections import config_dict
 
+from stm_jax.cli_errors import ConfigError
 from stm_jax.data.config import default_data_config
 from stm_jax.inference.settings import inference_block
 from stm_jax.memory.config import PROTOCOL_FIELDS, MemoryConfig
 from stm_jax.memory.policy import policy_option_defaults
 from stm_jax.model.config import ModelConfig
 from stm_jax.training.defaults import default_eval_config, default_train_config
+
+
+def config_variant(arg: str, variants: tuple[str, ...], config_file: str) -> str:
+    """`arg` of a config file's `get_config(arg)` if it is '' (the full config) or one of `variants`.
+
+    Raises:
+      ConfigError: an unknown variant, naming the file and the known ones.
+    """
+    if arg == "" or arg in variants:
+        return arg
+    path = Path(config_file)
+    name = f"{path.parent.name}/{path.name}"
+    raise ConfigError(
+        f"unknown variant {arg!r} of {name}; its variants are {', '.join(variants)}. Pass "
+        f"--config {name}:{variants[0]}, or --config {name} for the full config."
+    )
 
 
 def model_block(**overrides) -> ml_collections.ConfigDict:
@@ -142,6 +164,10 @@ def train_config() -> ml_collections.ConfigDict:
     c.eval = default_eval_config()
     c.init_from = ""  # weights only: official .pth, torchvision resnet50 .pth, or our checkpoint
     c.resume = ""  # full state from another run's workdir / checkpoint directory
+    # A rerun in a workdir resumes its checkpoint; settings that change the results (lr, batch,
+    # model, ...) must then be those in WORKDIR/config.json unless this is True (the old file is
+    # kept as config.previous-<n>.json).
+    c.resume_changed = False
     return c
 
 

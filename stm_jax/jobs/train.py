@@ -8,7 +8,9 @@ async orbax saves every `train.checkpoint_every` steps, and every `train.eval_ev
 images. One orbax manager in W/checkpoints keeps the latest `train.keep_checkpoints` steps plus the
 best-J&F step (an evaluation that beats the best so far is saved even off the checkpoint cadence).
 A non-finite loss stops the run before anything is saved, so the last checkpoint on disk is the
-last good one.
+last good one. Before the first step, `stm_jax.training.run_checks` refuses values that cannot run
+and a resume whose settings differ from WORKDIR/config.json in a way that changes the results
+(unless `resume_changed=True`), each in one line.
 
 Health (stm_jax.training.health): at the first step and every log step, metrics.jsonl and the
 progress bar get the fraction of foreground logits at the aggregation clamp, the gradient norm per
@@ -31,6 +33,7 @@ from stm_jax import checkpoint_io, workdir_lock
 from stm_jax.cli_errors import UserError
 from stm_jax.data.pipeline import make_train_iterator, to_global_batch
 from stm_jax.data.sampling import max_skip_at_step
+from stm_jax.jobs.config_base import train_config
 from stm_jax.model.config import ModelConfig
 from stm_jax.training import distributed
 from stm_jax.training.cpu_compile import allocator_hint
@@ -42,6 +45,12 @@ from stm_jax.training.init import initial_variables
 from stm_jax.training.metric_writer import MetricWriter, save_config
 from stm_jax.training.preemption import StopRequest, TrainingPreempted
 from stm_jax.training.progress import StepWindow
+from stm_jax.training.run_checks import (
+    as_json,
+    check_resume,
+    check_run_config,
+    keep_previous_config,
+)
 from stm_jax.training.save_guard import SaveGuard
 from stm_jax.training.step import init_train_state, make_mesh, make_train_step, replicate
 
@@ -53,11 +62,11 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
 
 def last_good_checkpoint(manager, checkpoints: Path) -> str:
-    """'the last good checkpoint is step N in DIR' or 'there is no checkpoint yet ...'."""
-    latest = manager.latest_step()
-    if latest is None:
-        return f"there is no checkpoint yet in {checkpoints}, so a rerun starts from scratch"
-    return f"the last good checkpoint is step {latest} in {checkpoints}"
+    """'the last good checkpoint is step N in DIR' or 'no checkpoint saved yet ...'."""
+    steps = [int(s) for s in manager.all_steps()]  # only finished saves are listed
+    if not steps:
+        return f"no checkpoint saved yet in {checkpoints}, so a rerun starts from scratch"
+    return f"the last good checkpoint is step {max(steps)} in {checkpoints}"
 
 
 def _abstract(tree, sharding):
@@ -160,23 +169,8 @@ def _run_locked(config, workdir: Path) -> dict:
     model_config = ModelConfig.from_config(config.model)
     # Training reads memory with the family's training protocol; evaluation with its inference one.
     memory_config = training_memory(model_config, config.memory)
-    if int(config.data.crop_size) % 16:
-        raise ValueError(
-            f"data.crop_size={config.data.crop_size} must be a multiple of 16 (the encoders' "
-            "stride), e.g. 384."
-        )
-    if int(config.data.max_train_objects) > model_config.max_objects:
-        raise ValueError(
-            f"data.max_train_objects={config.data.max_train_objects} exceeds model.max_objects="
-            f"{model_config.max_objects}."
-        )
-    if int(config.data.batch_size) % (jax.device_count() * max(int(t.accumulate), 1)):
-        raise ValueError(
-            f"data.batch_size={config.data.batch_size} must be a multiple of devices "
-            f"({jax.device_count()}) x train.accumulate ({t.accumulate})."
-        )
+    check_run_config(config, model_config.max_objects, jax.device_count())
     chief = jax.process_index() == 0
-    save_config(config, workdir, chief)
     mesh = make_mesh()
     manager = checkpoint_io.make_manager(
         workdir / checkpoint_io.CHECKPOINTS,
@@ -184,11 +178,18 @@ def _run_locked(config, workdir: Path) -> dict:
         bool(t.async_checkpoint),
         keep_best=True,
     )
+    done = manager.latest_step()
+    # A resume must have the saved settings (or resume_changed); checked before anything is loaded.
+    changed = [] if done is None else check_resume(config, workdir, done, as_json(train_config()))
     data_config = resolved_data_config(config)
     iterator = make_train_iterator(data_config)  # sources indexed: structural faults stop here
     state, batch_stats, start, origin = _start_state(
         config, model_config, workdir, manager, mesh, iterator
     )
+    # Written once the checkpoint is restored: a resume that fails leaves the saved settings.
+    if changed and chief:
+        keep_previous_config(workdir)
+    save_config(config, workdir, chief)
     dry_run = int(t.get("dry_run", 0))
     num_steps = min(int(t.num_steps), start + dry_run) if dry_run > 0 else int(t.num_steps)
     _say(
@@ -234,6 +235,21 @@ def _run_locked(config, workdir: Path) -> dict:
     reports = []
     checkpoints = workdir / checkpoint_io.CHECKPOINTS
     guard = SaveGuard(checkpoints).__enter__()
+
+    def save(at: int, score: float | None = None) -> None:
+        """Saves step `at`: the state and batch_stats the loop holds when this is called."""
+        guard.run(
+            at,
+            checkpoint_io.save_step,
+            manager,
+            at,
+            state,
+            batch_stats,
+            _meta(config, model_config, at, score),
+            iterator,
+            score=score,
+        )
+
     stop = StopRequest().__enter__()
     stopped = None
     try:
@@ -251,7 +267,7 @@ def _run_locked(config, workdir: Path) -> dict:
                 # An in-flight save of a good step completes first.
                 guard.run(step, manager.wait_until_finished)
                 raise NonFiniteLossError(
-                    f"non-finite loss {loss} at step {step + 1}; stopped, "
+                    f"non-finite loss {loss} at step {step + 1}; stopped before saving it: "
                     f"{last_good_checkpoint(manager, checkpoints)}. Lower train.lr, set "
                     "train.grad_clip, or check the data."
                 )
@@ -291,7 +307,7 @@ def _run_locked(config, workdir: Path) -> dict:
                         _say(warning)
             if dry_run:
                 continue
-            save = bool(t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last
+            due = bool(t.checkpoint_every and step % int(t.checkpoint_every) == 0) or last
             score = None
             if eval_videos and (step % int(t.eval_every) == 0 or last):
                 scores, predictions = evaluate(
@@ -314,34 +330,15 @@ def _run_locked(config, workdir: Path) -> dict:
                 result.update({f"eval_{k}": v for k, v in scores.items()})
                 score = float(scores["J&F"])
                 if score > best_score:  # a new best is saved even off the checkpoint cadence
-                    best_score, save = score, True
+                    best_score, due = score, True
                 window.restart_clock()  # evaluation time is not step time
-            if save:
-                guard.run(
-                    step,
-                    checkpoint_io.save_step,
-                    manager,
-                    step,
-                    state,
-                    batch_stats,
-                    _meta(config, model_config, step, score),
-                    iterator,
-                    score=score,
-                )
+            if due:
+                save(step, score)
         if stopped:
             guard.run(step, manager.wait_until_finished)
             saved = step if step in manager.all_steps() else None
             if saved is None and step > start and not dry_run:
-                guard.run(
-                    step,
-                    checkpoint_io.save_step,
-                    manager,
-                    step,
-                    state,
-                    batch_stats,
-                    _meta(config, model_config, step),
-                    iterator,
-                )
+                save(step)
                 guard.run(step, manager.wait_until_finished)
                 saved = step
     finally:
