@@ -156,3 +156,27 @@ def test_missing_or_broken_meta_json_is_a_one_line_user_error(tmp_path):
     with pytest.raises(ValueError, match=r"meta.json: not a YouTube-VOS meta.json"):
         run_youtubevos(youtube_config(tmp_path / "ytvos", tmp_path), str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_youtubevos_cli_without_meta_json_exits_2_with_one_line(tmp_path):
+    valid = youtube_valid_tree(tmp_path / "ytvos", num_videos=1)
+    (valid / "meta.json").unlink()
+    command = [
+        sys.executable,
+        "main.py",
+        "--config=configs/youtubevos2019_valid.py",
+        f"--workdir={tmp_path / 'out'}",
+        f"--config.data.root={tmp_path / 'ytvos'}",
+        f"--config.checkpoint={tmp_path / 'never_read.pth'}",
+    ]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert error_lines == [
+        f"error: {valid / 'meta.json'}: meta.json not found; point "
+        "--config.data.root at the YouTube-VOS folder holding "
+        "<split>/meta.json, or check --config.data.split."
+    ]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out/submission").exists()
