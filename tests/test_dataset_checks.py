@@ -15,6 +15,8 @@ import pytest
 
 from configs import davis2017_val, score, youtubevos2019_valid
 from stm_jax.cli_errors import MissingFileError
+from stm_jax.data.errors import DataError
+from stm_jax.data.registry import DATASETS
 from stm_jax.data.synthetic import write_synthetic_davis
 from stm_jax.evaluation.davis import ScoringError
 from stm_jax.io.images import write_palette_png
@@ -180,3 +182,16 @@ def test_youtubevos_cli_without_meta_json_exits_2_with_one_line(tmp_path):
     ]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out/submission").exists()
+
+
+def test_a_sequence_subset_naming_a_video_twice_is_refused(davis, tmp_path):
+    root, _ = davis
+    name = (root / "ImageSets/2017/val.txt").read_text().split()[0]
+    config = tiny_run_config(davis2017_val, tmp_path / "never_read.pth", root=str(root))
+    config.data.sequences = f"{name}, {name}"
+    with pytest.raises(VideoInputError, match=f"^data.sequences: {name} listed more than once"):
+        run_evaluate(config, str(tmp_path / "out"))
+    (tmp_path / "folders/JPEGImages/clip1").mkdir(parents=True)
+    with pytest.raises(DataError, match="^sequences: clip1 listed more than once"):
+        DATASETS.get("video_folders")(tmp_path / "folders", sequences="clip1,clip1")
+    assert not (tmp_path / "out").exists()
