@@ -163,3 +163,27 @@ def coco_tree(root: Path) -> tuple[Path, dict[str, np.ndarray]]:
     (root / "annotations" / "instances_train2017.json").write_text(json.dumps(data))
     expected = {"polygon": poly.astype(bool), "rle": rle, "crle": crle, "crowd": crowd}
     return root, expected
+
+
+def youtube_valid_tree(root: Path, num_videos: int = 3, num_frames: int = 6) -> Path:
+    """YouTube-VOS valid tree (every frame stored): meta.json lists every 3rd frame; object 1 is
+    given in frame 0, object 2 first appears (and is given) in frame 3. Returns the valid/ folder."""
+    valid = root / "valid"
+    meta = {"videos": {}}
+    listed = [f"{t:05d}" for t in range(0, num_frames, 3)]
+    for v in range(num_videos):
+        # These seeds show object 2 in frame 3 (it is hidden there in some others).
+        video = make_synthetic_video(
+            70 + 4 * v, num_frames=num_frames, height=40, width=56, num_objects=2
+        )
+        name = f"vid{v:02d}"
+        for t in range(num_frames):
+            write_rgb(valid / "JPEGImages" / name / f"{t:05d}.jpg", video.frames[t])
+        first = np.where(video.labels[0] == 1, 1, 0).astype(np.uint8)
+        late = np.where(video.labels[3] == 2, 2, 0).astype(np.uint8)
+        write_palette_png(valid / "Annotations" / name / "00000.png", first)
+        write_palette_png(valid / "Annotations" / name / "00003.png", late)
+        objects = {"1": {"frames": listed}, "2": {"frames": listed[1:]}}
+        meta["videos"][name] = {"objects": objects}
+    (valid / "meta.json").write_text(json.dumps(meta))
+    return valid

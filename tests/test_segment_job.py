@@ -12,8 +12,10 @@ from PIL import Image
 
 from configs import davis2016_val, davis2017_val, segment
 from stm_jax.data.synthetic import write_synthetic_davis
+from stm_jax.inference.preflight import name_problems
 from stm_jax.inference.sequence_output import StaleOutputError
 from stm_jax.io.images import DAVIS_PALETTE, write_palette_png, write_rgb
+from stm_jax.io.videos import Video
 from stm_jax.jobs.segment import run
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
 
@@ -171,3 +173,42 @@ def test_user_folder_with_grayscale_and_rgba_frames(tmp_path, tiny_pth):
     written = sorted((tmp_path / "out/predictions/frames").glob("*.png"))
     assert [p.name for p in written] == ["00000.png", "00001.png", "00002.png"]
     assert (tmp_path / "out/overlays/frames.gif").is_file()
+
+
+def test_frames_dot_names_the_video_after_its_folder_and_overwrite_keeps_other_videos(
+    tmp_path, tiny_pth, monkeypatch, capsys
+):
+    folder = write_video(tmp_path / "video", [(32, 48)] * 3)
+    predictions = tmp_path / "out/predictions"
+    other = predictions / "other_video" / "00000.png"
+    write_palette_png(other, np.ones((32, 48), np.uint8))
+    (folder / "frames" / "inside").mkdir()
+    config = make_config(segment, tiny_pth, frames=".", first_mask=str(folder / "00000.png"))
+    config.overwrite = True
+    monkeypatch.chdir(folder / "frames")
+    run(config, str(tmp_path / "out"))
+    written = sorted(p.name for p in (predictions / "frames").glob("*.png"))
+    assert written == ["00000.png", "00001.png", "00002.png"]
+    assert not list(predictions.glob("*.png"))  # nothing written flat into predictions/
+    assert other.is_file()  # overwrite redoes this video's folder only
+    stamps = {p: p.stat().st_mtime_ns for p in predictions.rglob("*.png")}
+    monkeypatch.chdir(folder / "frames" / "inside")
+    config.data.frames = ".."  # the same folder: the same video, already segmented
+    run(config, str(tmp_path / "out"))
+    assert "Skipping 1 video(s) already segmented by this job" in capsys.readouterr().out
+    assert stamps == {p: p.stat().st_mtime_ns for p in predictions.rglob("*.png")}
+
+
+def test_video_names_that_cannot_name_an_output_folder_are_refused(tmp_path, tiny_pth):
+    config = make_config(segment, tiny_pth, frames="/", first_mask=str(tmp_path / "00000.png"))
+    with pytest.raises(ValueError, match="data.frames='/' is the file system root"):
+        run(config, str(tmp_path / "out"))
+    mask = tmp_path / "00000.png"
+    videos = [Video(name, (), mask) for name in ("", "..", "a/b", "ok", "ok")]
+    problems = name_problems(videos)
+    assert [p.split("'")[1] for p in problems] == ["", "..", "a/b", "ok"]
+    assert problems[0] == (
+        f"{mask}: video name '' cannot name an output folder; give its frames folder a name of "
+        "its own."
+    )
+    assert "another video is also named 'ok'" in problems[3]

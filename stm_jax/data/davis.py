@@ -18,6 +18,7 @@ from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_
 from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import FileVideo
 from stm_jax.io.frames_folder import frame_files
+from stm_jax.io.split_files import duplicated, shown
 from stm_jax.io.split_files import read_split_file as read_lines
 from stm_jax.io.videos import Video, VideoInputError, problems_error
 
@@ -36,7 +37,10 @@ def read_split_file(path: Path) -> list[str]:
       path: the split file.
 
     Returns:
-      Sequence names in file order, without duplicates.
+      Sequence names in file order.
+
+    Raises:
+      SplitFileError: a sequence is listed twice, or none is.
     """
     if not path.is_file():
         raise DataError(f"{path}: split file not found. Check data root/year/split (DAVIS layout).")
@@ -133,6 +137,11 @@ class DavisSource:
         names = read_split_file(root / "ImageSets" / str(data.year) / f"{data.split}.txt")
         if data.get("sequences"):
             wanted = [s.strip() for s in data.sequences.split(",") if s.strip()]
+            if duplicated(wanted):
+                raise VideoInputError(
+                    f"data.sequences: {shown(duplicated(wanted))} listed more than once; list "
+                    "each once."
+                )
             unknown = sorted(set(wanted) - set(names))
             if unknown:
                 raise VideoInputError(

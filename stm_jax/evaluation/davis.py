@@ -194,6 +194,8 @@ def score_folders(
 ) -> Results:
     """Scores (name, ground-truth folder, prediction folder) triples with the DAVIS protocol, in
     order (any dataset layout whose annotations are DAVIS-style palette PNGs)."""
+    if not folders:  # the mean of nothing is a NaN table
+        raise ScoringError("no sequences to score; check the split file or --config.sequences.")
     for name, _, pred_dir in folders:
         if not Path(pred_dir).is_dir():
             raise ScoringError(f"{pred_dir}: no prediction folder for sequence {name!r}.")

@@ -9,13 +9,17 @@ Protocol (YouTube-VOS 2018/2019 semi-supervised validation; spec section B):
 * Output frames = the union of the frames listed for the video's objects (sorted); the server expects
   `Annotations/<video>/<frame>.png` for exactly those, as palette PNGs of object ids, at the original
   video resolution. STM runs on all frames ("all_frames" release) and only these are written.
-* The submission is a zip whose root contains `Annotations/`.
+* The submission is a zip whose root contains `Annotations/` (only the PNGs of the planned videos;
+  bookkeeping files beside them are left out).
+
+`video_problems` cross-checks meta.json against a video's annotations and frames, so that a job can
+refuse a bad tree before its first frame is segmented rather than drop an object without a word or
+fail after the last one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stm_jax.io.images import read_label_mask, write_palette_png
+from stm_jax.cli_errors import MissingFileError, UserError
+from stm_jax.io.images import ImageFileError, read_label_mask, write_palette_png
+
+
+class YouTubeVOSError(UserError, ValueError):
+    """A meta.json that does not match the tree it describes; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,9 @@ def plan_video(video: str, objects: Mapping[str, Mapping]) -> VideoPlan:
     for key, entry in objects.items():
         frames = sorted(entry.get("frames", []))
         if not frames:
-            raise ValueError(f"meta.json: object {key} of video {video} lists no frames")
+            raise YouTubeVOSError(
+                f"meta.json: object {key} of video {video} lists no frames; re-download meta.json."
+            )
         first[int(key)] = frames[0]
         union.update(frames)
     return VideoPlan(video, tuple(sorted(union)), first)
@@ -79,12 +90,48 @@ def load_meta(path: str | Path) -> dict[str, VideoPlan]:
       {video: VideoPlan} in file order.
     """
     path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(
+            f"{path}: meta.json not found; point --config.data.root at the YouTube-VOS folder "
+            "holding <split>/meta.json, or check --config.data.split."
+        )
     try:
         meta = json.loads(path.read_text())
         videos = meta["videos"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"{path}: not a YouTube-VOS meta.json ({error})") from error
-    return {video: plan_video(video, entry["objects"]) for video, entry in videos.items()}
+        return {video: plan_video(video, entry["objects"]) for video, entry in videos.items()}
+    except YouTubeVOSError as error:
+        raise YouTubeVOSError(f"{path}: {str(error).removeprefix('meta.json: ')}") from error
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise YouTubeVOSError(
+            f"{path}: not a YouTube-VOS meta.json ({error!r}); re-download it."
+        ) from error
+
+
+def annotation_problems(plan: VideoPlan, annotations_dir: str | Path) -> list[str]:
+    """One line per object that is not in the annotation PNG of its first frame (or per missing or
+    unreadable PNG), each naming the video, the objects and the file."""
+    problems = []
+    for frame in sorted(set(plan.first_frame.values())):
+        path = Path(annotations_dir) / f"{frame}.png"
+        starting = plan.objects_starting_at(frame)
+        if not path.is_file():
+            problems.append(
+                f"{path}: missing; meta.json says objects {starting} of video {plan.video} first "
+                f"appear in frame {frame}. Re-extract Annotations/ or fix meta.json."
+            )
+            continue
+        try:
+            ids = set(np.unique(read_label_mask(path)).tolist())
+        except ImageFileError as error:
+            problems.append(str(error))
+            continue
+        missing = [k for k in starting if k not in ids]
+        if missing:
+            problems.append(
+                f"{path}: objects {missing} should start here but are absent (video {plan.video}: "
+                "meta.json lists this as their first frame); fix meta.json or the annotation."
+            )
+    return problems
 
 
 def check_first_annotations(plan: VideoPlan, annotations_dir: str | Path) -> None:
@@ -95,14 +142,25 @@ def check_first_annotations(plan: VideoPlan, annotations_dir: str | Path) -> Non
       annotations_dir: `valid/Annotations/<video>`.
 
     Raises:
-      ValueError: naming the PNG that is missing or lacks the object.
+      YouTubeVOSError: naming the PNG that is missing or lacks the object.
     """
-    for frame in sorted(set(plan.first_frame.values())):
-        path = Path(annotations_dir) / f"{frame}.png"
-        ids = set(np.unique(read_label_mask(path)).tolist())
-        missing = [k for k in plan.objects_starting_at(frame) if k not in ids]
-        if missing:
-            raise ValueError(f"{path}: objects {missing} should start here but are absent")
+    problems = annotation_problems(plan, annotations_dir)
+    if problems:
+        raise YouTubeVOSError(problems[0])
+
+
+def frame_problems(plan: VideoPlan, frame_names, frames_dir: str | Path) -> list[str]:
+    """One line if frames that meta.json lists for the video (to output or to inject an object at)
+    are not in its frames folder: without it they would be found missing only after segmenting."""
+    listed = set(plan.output_frames) | set(plan.first_frame.values())
+    missing = sorted(listed - set(frame_names))
+    if not missing:
+        return []
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    return [
+        f"{frames_dir}: frames {', '.join(missing[:5])}{more} of video {plan.video} are listed in "
+        "meta.json but missing on disk; re-extract the frames (or set data.frames_split)."
+    ]
 
 
 def write_video_predictions(
@@ -133,12 +191,15 @@ def write_video_predictions(
     return written
 
 
-def zip_submission(root: str | Path, zip_path: str | Path) -> Path:
-    """Zips `<root>/Annotations` so that the archive root contains `Annotations/`.
+def zip_submission(root: str | Path, zip_path: str | Path, videos=None) -> Path:
+    """Zips the PNGs of `<root>/Annotations/<video>/` so that the archive root contains
+    `Annotations/`. Other files (a job's fingerprint records) and hidden folders (staging) are left
+    out: the server reads every entry as a prediction.
 
     Args:
       root: submission folder holding Annotations/.
       zip_path: output .zip.
+      videos: the video names to include (default: every video folder).
 
     Returns:
       The zip path.
@@ -147,10 +208,12 @@ def zip_submission(root: str | Path, zip_path: str | Path) -> Path:
     annotations = root / "Annotations"
     if not annotations.is_dir():
         raise ValueError(f"{annotations}: nothing to zip")
+    if videos is None:
+        videos = [p.name for p in annotations.iterdir() if p.is_dir()]
+    videos = sorted(v for v in videos if not v.startswith("."))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for folder, _, files in sorted(os.walk(annotations)):
-            for name in sorted(files):
-                path = Path(folder) / name
+        for video in videos:
+            for path in sorted((annotations / video).glob("*.png")):
                 archive.write(path, path.relative_to(root).as_posix())
     return zip_path

@@ -1,7 +1,8 @@
 """Checking every input a segmentation job will need before its first frame.
 
-For every video: the first-frame mask (exists, readable, ids 1..N within model.max_objects, the first
-frame's size), every frame's header (readable, one size), frames missing from the numbering, and for
+For every video: a name that can be its output folder (one plain, unique folder name); the first-
+frame mask (exists, readable, ids 1..N within model.max_objects, the first frame's size), every
+frame's header (readable, one size), frames missing from the numbering, and for
 DAVIS the frames that Annotations/ names but JPEGImages/ lacks. All problems of all videos are raised
 together in one `VideoInputError`, each naming its file, so one run shows everything to fix.
 A frame whose header reads but whose pixels do not (a truncated JPEG) is found only when it is
@@ -68,9 +69,28 @@ def video_problems(video: Video, max_objects: int, merge_objects: bool) -> list[
     return problems
 
 
+def name_problems(videos: list[Video]) -> list[str]:
+    """A video's name is its output folder under predictions/: it must be one plain folder name, and
+    no two videos may share it (else one video's outputs would replace, or sit among, another's)."""
+    problems, seen = [], set()
+    for video in videos:
+        if video.name in ("", ".", "..") or "/" in video.name or "\\" in video.name:
+            problems.append(
+                f"{video.first_mask_path}: video name {video.name!r} cannot name an output folder; "
+                "give its frames folder a name of its own."
+            )
+        elif video.name in seen:
+            problems.append(
+                f"{video.first_mask_path}: another video is also named {video.name!r}; video names "
+                "must be unique (each names its output folder)."
+            )
+        seen.add(video.name)
+    return problems
+
+
 def check_videos(videos: list[Video], max_objects: int, merge_objects: bool) -> None:
     """Raises one VideoInputError listing the problems of every video, or returns quietly."""
-    problems = []
+    problems = name_problems(videos)
     for video in videos:
         problems.extend(video_problems(video, max_objects, merge_objects))
     if problems:

@@ -12,6 +12,7 @@ from pathlib import Path
 from stm_jax.evaluation.davis import ScoringError, score_davis
 from stm_jax.evaluation.results import format_results, write_results_csv
 from stm_jax.inference.fingerprint import csv_source
+from stm_jax.io.split_files import duplicated, shown
 
 
 def run(config, workdir: str) -> None:
@@ -24,7 +25,12 @@ def run(config, workdir: str) -> None:
     """
     if not config.gt or not config.pred:
         raise ScoringError("set --config.gt=DAVIS_ROOT and --config.pred=PREDICTION_DIR")
-    sequences = [s for s in config.get("sequences", "").split(",") if s] or None
+    sequences = [s.strip() for s in config.get("sequences", "").split(",") if s.strip()] or None
+    twice = duplicated(sequences or [])
+    if twice:  # each would be scored, and weigh in the mean, twice
+        raise ScoringError(
+            f"config.sequences: {shown(twice)} listed more than once; list each once."
+        )
     results = score_davis(
         config.gt,
         config.pred,

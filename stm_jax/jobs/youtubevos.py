@@ -10,9 +10,15 @@ first annotated frame (their mask overwrites the estimate there). Writes
 OUT/submission/Annotations/<video>/<frame>.png for the frames listed in meta.json and
 OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job, with
 `inference.videos_per_step` videos of one frame size per compiled step; a video's PNGs are written
-by a background thread once its last frame is segmented. The job's
-fingerprint is kept in OUT/submission/job.json; a rerun by another job (checkpoint, config, code)
-is refused unless --config.overwrite=True.
+by a background thread into a hidden staging folder, moved into place once its last frame is
+segmented (a killed run leaves no half-written video).
+
+Before the first frame, meta.json is cross-checked against the tree: every listed frame must be on
+disk and every object in the annotation of the frame it first appears in; all problems are reported
+at once. The job's fingerprint is recorded in OUT/submission/job.json at the start (and each
+finished video's in its folder, left out of the zip): an identical rerun continues with the videos
+not yet finished; a run by another job (checkpoint, config, inputs, code) is refused unless
+--config.overwrite=True, which redoes every video.
 """
 
 from __future__ import annotations
@@ -26,27 +32,54 @@ from tqdm import tqdm
 
 from stm_jax.evaluation.youtubevos import (
     VideoPlan,
+    annotation_problems,
+    frame_problems,
     load_meta,
-    write_video_predictions,
     zip_submission,
 )
 from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
-from stm_jax.inference.input_videos import VideoInputError, list_frames
+from stm_jax.inference.input_videos import VideoInputError, list_frames, problems_error
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
-from stm_jax.inference.sequence_output import check_job_folder
+from stm_jax.inference.sequence_output import check_job_folder, is_complete
 from stm_jax.inference.settings import VideosPerStep, make_stepper
+from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.io.atomic import write_text_atomic
+from stm_jax.io.frames_folder import frame_files
 from stm_jax.io.images import read_label_mask, read_rgb
+
+
+def check_tree(plans: dict[str, VideoPlan], meta: Path, frames_root: Path, max_objects: int):
+    """Raises one VideoInputError listing every mismatch between meta.json and the tree (frames
+    missing on disk, objects absent from their first annotation, too many objects)."""
+    annotations_root = meta.parent / "Annotations"
+    problems = []
+    for video, plan in plans.items():
+        if not plan.first_frame:
+            problems.append(f"{meta}: video {video} lists no objects; re-download meta.json.")
+            continue
+        frames, found = frame_files(frames_root / video)
+        problems.extend(found)
+        if frames:
+            problems.extend(frame_problems(plan, [p.stem for p in frames], frames_root / video))
+        problems.extend(annotation_problems(plan, annotations_root / video))
+        num_objects = max(plan.first_frame)
+        if num_objects > max_objects:
+            problems.append(
+                f"{annotations_root / video}: {num_objects} objects but model.max_objects="
+                f"{max_objects}; pass --config.model.max_objects={num_objects}."
+            )
+    if problems:
+        raise problems_error(problems)
 
 
 def youtube_task(
     max_objects: int, video: str, plan: VideoPlan, frames_dir: Path, annotations: Path
 ):
-    """Checks one video; returns (its scheduler task from the first object's appearance on, the
-    names of the frames before it, which are background)."""
+    """One video checked by `check_tree`; returns (its scheduler task from the first object's
+    appearance on, the names of the frames before it, which are background)."""
     frame_paths = list_frames(frames_dir)
     names = [p.stem for p in frame_paths]
     starts = sorted(set(plan.first_frame.values()))
@@ -73,38 +106,60 @@ def youtube_task(
     return task, names[:first]
 
 
-def write_submission(stepper, config, variables, tasks, submission, plans, progress) -> None:
-    """Runs the tasks; each video's predictions are written on the writer thread after its last
-    frame (frames before the first object's appearance are background)."""
-    collected = {task.key[0]: {} for task, _ in tasks}
-    before = {task.key[0]: names for task, names in tasks}
+def video_fingerprint(job: dict, video: str) -> dict:
+    """What a finished video's folder records: the job's fingerprint and the video's name."""
+    return {**job, "video": video}
 
-    def finish(video, predictions):
-        write_video_predictions(submission, plans[video], predictions)
-        progress.update(1)
 
+def finished(folder: Path, plan: VideoPlan, job: dict) -> bool:
+    """The video's folder was moved into place by this job with every frame to output."""
+    recorded = fp.read_fingerprint(folder)
+    return recorded == video_fingerprint(job, plan.video) and is_complete(
+        folder, plan.output_frames
+    )
+
+
+def write_submission(stepper, config, variables, tasks, submission, plans, job, progress) -> None:
+    """Runs the tasks; each video's output frames go to its staging folder on the writer thread,
+    which moves it into place after the video's last frame (the frames before the first object's
+    appearance are never output frames). A failure leaves no partial folder."""
+    staged = StagedVideos()
+    outputs = {video: set(plan.output_frames) for video, plan in plans.items()}
     inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
         def emit(task, index, labels):
             video, names = task.key
-            predictions = collected[video]
-            predictions[names[index]] = labels
-            if len(predictions) == len(names):
-                for name in before[video]:
-                    predictions[name] = np.zeros_like(labels)
-                writer.submit(finish, video, collected.pop(video))
+            if index == 0:
+                folder = submission / "Annotations" / video
+                writer.submit(staged.start, video, folder, video_fingerprint(job, video))
+            if names[index] in outputs[video]:
+                writer.submit(staged.write, video, f"{names[index]}.png", labels)
+            if index == len(names) - 1:
+                writer.submit(staged.finish, video)
+                writer.submit(progress.update, 1)
 
-        segment_on_devices(
-            stepper,
-            local_devices(config),
-            variables,
-            [task for task, _ in tasks],
-            VideosPerStep(config, stepper),
-            emit,
-            prefetch=inference.get("prefetch", 4),
-            decode_threads=inference.get("decode_threads", 4),
-        )
+        try:
+            segment_on_devices(
+                stepper,
+                local_devices(config),
+                variables,
+                [task for task, _ in tasks],
+                VideosPerStep(config, stepper),
+                emit,
+                prefetch=inference.get("prefetch", 4),
+                decode_threads=inference.get("decode_threads", 4),
+            )
+        except BaseException as error:
+            writer.submit(staged.abort, error)
+            raise
+
+
+def sync(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def run(config, workdir: str) -> None:
@@ -112,6 +167,7 @@ def run(config, workdir: str) -> None:
     split_dir = root / config.data.split
     plans = load_meta(split_dir / "meta.json")
     frames_root = root / (config.data.get("frames_split") or config.data.split) / "JPEGImages"
+    check_tree(plans, split_dir / "meta.json", frames_root, int(config.model.max_objects))
     model_config, variables = load_model(config)
     stepper = make_stepper(config, model_config)
     model_config = stepper.model_config
@@ -120,16 +176,16 @@ def run(config, workdir: str) -> None:
         config.checkpoint, model_config, stepper.memory_config, merge_objects=False
     )
     job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
-    redo = check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
+    check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
+    sync("youtubevos checked")  # every process has compared with the old record
+    if jax.process_index() == 0:
+        # Recorded before any video is written, so that a killed run can be resumed.
+        write_text_atomic(submission / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
     videos = list(plans)[jax.process_index() :: jax.process_count()]
-    todo = [
-        v
-        for v in videos
-        if redo
-        or not all(
-            (submission / "Annotations" / v / f"{f}.png").is_file() for f in plans[v].output_frames
-        )
-    ]
+    # A video is redone unless this job finished it; overwrite replaces other jobs' folders.
+    todo = [v for v in videos if not finished(submission / "Annotations" / v, plans[v], job)]
+    if len(todo) < len(videos):
+        print(f"Continuing: {len(videos) - len(todo)} of {len(videos)} video(s) already finished.")
     tasks = [
         youtube_task(
             model_config.max_objects,
@@ -141,12 +197,8 @@ def run(config, workdir: str) -> None:
         for v in todo
     ]
     with tqdm(total=len(todo), unit="video", desc="youtube-vos", dynamic_ncols=True) as progress:
-        write_submission(stepper, config, variables, tasks, submission, plans, progress)
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("youtubevos done")
+        write_submission(stepper, config, variables, tasks, submission, plans, job, progress)
+    sync("youtubevos done")
     if jax.process_index() == 0:
-        write_text_atomic(submission / fp.JOB_FILE, json.dumps(job, indent=1) + "\n")
-        archive = zip_submission(submission, Path(workdir) / "submission.zip")
+        archive = zip_submission(submission, Path(workdir) / "submission.zip", list(plans))
         print(f"Submission written to {submission} and {archive}")

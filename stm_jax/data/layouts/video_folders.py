@@ -17,6 +17,7 @@ from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample, handle_
 from stm_jax.data.registry import DATASETS
 from stm_jax.data.video import FileVideo
 from stm_jax.io.frames_folder import frame_files
+from stm_jax.io.split_files import duplicated, shown
 from stm_jax.io.videos import Video, VideoInputError, problems_error
 
 
@@ -25,6 +26,10 @@ def _names(root: Path, sequences: str) -> list[str]:
         raise DataError(f"{root}/JPEGImages: no such folder (the 'video_folders' layout).")
     names = sorted(p.name for p in (root / "JPEGImages").iterdir() if p.is_dir())
     wanted = [s.strip() for s in (sequences or "").split(",") if s.strip()]
+    if duplicated(wanted):  # each would be segmented and scored twice
+        raise DataError(
+            f"sequences: {shown(duplicated(wanted))} listed more than once; list each once."
+        )
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         raise DataError(f"{root}: sequences {unknown} have no folder in JPEGImages/.")
