@@ -101,6 +101,10 @@ class StcnFamily(ModelFamily):
     # eval_davis.py: L2 affinity, top-20 read, a memory frame every 5 frames, the previous frame not
     # read (include_last False).
     memory_defaults = {"similarity": "l2", "top_k": 20, "mem_every": 5, "read_previous": False}
+    # STCN trains with the full softmax over memory; top-k is an inference-time read only.
+    training_memory_defaults = {"top_k": 0}
+    encoder_modules = (QueryEncoder, ValueEncoder)
+    decoder_modules = (StcnDecoder,)
     shares_memory_keys = True
     memory_uses_query = True
     # inference_core.py encodes a memory frame from its padded-size output, padding included.
