@@ -22,7 +22,7 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbones, 32 px; set the da
 
 import ml_collections
 
-from stm_jax.jobs.config_base import train_config
+from stm_jax.jobs.config_base import config_variant, train_config
 
 # STCN: ConcatDataset([DAVIS] * 5 + [YouTube-VOS]), one clip per video and epoch: 60 DAVIS-2017 train
 # videos x 5 against 3464 YouTube-VOS 2019 train videos (its manually filtered subset).
@@ -30,6 +30,7 @@ DAVIS_CLIPS, YOUTUBE_CLIPS = 5 * 60, 3464
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    arg = config_variant(arg, ("tiny",), __file__)
     c = train_config()
     c.model.family = "stcn"
     d = c.data

@@ -22,7 +22,7 @@ Variant for CI: `get_config("tiny")` (2 steps, tiny backbones, 32 px; set the im
 
 import ml_collections
 
-from stm_jax.jobs.config_base import train_config
+from stm_jax.jobs.config_base import config_variant, train_config
 
 # STCN's ConcatDataset draws every image equally often, BIG and HRSOD five times: the mixing
 # ratios are images x repeats with the published dataset sizes (recount if your copies differ).
@@ -37,6 +37,7 @@ STATIC_SOURCES = {
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    arg = config_variant(arg, ("tiny",), __file__)
     c = train_config()
     c.model.family = "stcn"
     d = c.data
