@@ -18,6 +18,12 @@ from pathlib import Path
 from absl import app, flags
 from ml_collections import config_flags
 
+from stm_jax.data.workers import die_with_parent_if_spawned
+
+# A spawned data worker re-imports the main module (main.py or the console script, both of which
+# import this one): tie it to the training process's life now, before grain's slow import.
+die_with_parent_if_spawned()
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "A config file's path, or a bundled config's name (e.g. demo, segment)."
 )

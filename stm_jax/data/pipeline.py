@@ -20,6 +20,7 @@ import numpy as np
 from stm_jax.data.clips import COUNTERS, ClipMaker, Shard
 from stm_jax.data.errors import DataError, SkipLog, check_on_bad_sample
 from stm_jax.data.registry import build_source
+from stm_jax.data.workers import worker_init_fn
 
 log = logging.getLogger("stm_jax.data")
 _ADVICE = {
@@ -163,7 +164,8 @@ class TrainIterator(grain.DatasetIterator):
             options = grain.MultiprocessingOptions(
                 num_workers=self._num_workers, per_worker_buffer_size=self._buffer
             )
-            it = it.mp_prefetch(options)
+            # Workers end with this process even when it is SIGKILLed (stm_jax.data.workers).
+            it = it.mp_prefetch(options, worker_init_fn=worker_init_fn())
         return iter(it)
 
     def __next__(self) -> dict[str, np.ndarray]:
