@@ -15,6 +15,14 @@ slot — plus checkpoint loading, so a video gives identical masks here and in t
 compiled step serves every frame of a given size and object-slot count. Memory settings
 (`MemoryConfig` fields, e.g. eviction='long_term', capacity, permanent_slots) are keyword overrides
 of `from_checkpoint`; the ones not given follow the model family's published protocol.
+
+`start` first checks that the per-frame step fits in the memory available (host RAM on a CPU, the
+device's allocator limit on a GPU/TPU) at the video's frame size, by an estimate that compiles
+nothing (`stm_jax.inference.memory_estimate`): a video that does not fit (e.g. 4K at the default
+settings) is refused with one line naming the fixes. With `downscale=True` it is segmented at the
+largest stride-16 size that fits instead: frames and masks given are resized down (bilinear /
+nearest), and every result comes back at the input size (probabilities resized bilinearly, then
+argmax for labels); `state` stays at the smaller size.
 """
 
 from __future__ import annotations
@@ -27,7 +35,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from stm_jax.inference.memory_estimate import tree_bytes
 from stm_jax.inference.model_loading import load_model
+from stm_jax.inference.preflight import step_memory_size
+from stm_jax.inference.rescale import (
+    downscale_frame,
+    downscale_labels,
+    upscale_probs,
+    upscale_probs_full,
+)
+from stm_jax.inference.settings import DEFAULT_MEMORY_FRACTION
 from stm_jax.inference.stepper import Stepper
 from stm_jax.inference.stream import StreamState, VideoStream
 from stm_jax.memory.config import MemoryConfig
@@ -52,15 +69,27 @@ class Segmenter:
       model_config: the architecture; variables: its weights (e.g. from `load_model`).
       memory_config: the memory read and policy: a `MemoryConfig`, or a dict of its fields (unset
         ones follow the model family's protocol, as in the jobs).
+      downscale: a video whose step does not fit in memory at its size is segmented at the largest
+        size that fits, results resized back (False: `start` refuses it with a StepMemoryError).
+      memory_fraction: the share of the available memory the step may fill.
     """
 
-    def __init__(self, model_config: ModelConfig, variables, memory_config=None):
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        variables,
+        memory_config=None,
+        downscale: bool = False,
+        memory_fraction: float = DEFAULT_MEMORY_FRACTION,
+    ):
         self.stepper = Stepper(model_config, memory_config or {})
         self.memory_config = self.stepper.memory_config
         self.stream = VideoStream(self.stepper, variables)
+        self.downscale, self.memory_fraction = downscale, memory_fraction
+        self.input_size = self.run_size = None  # (H, W) of the video, and the size it runs at
 
     @classmethod
-    def from_checkpoint(cls, path, plugins=None, **overrides) -> Segmenter:
+    def from_checkpoint(cls, path, plugins=None, downscale: bool = False, **overrides) -> Segmenter:
         """Loads any checkpoint the jobs accept: an official STM `.pth` (architecture from the
         `ModelConfig` overrides, e.g. backbone='resnet50'), a stm_jax training workdir or a
         release export (their own architecture; only max_objects and dtype are taken).
@@ -68,7 +97,7 @@ class Segmenter:
         Overrides: `ModelConfig` fields (max_objects, dtype, ...) and `MemoryConfig` fields
         (capacity, mem_every, eviction, permanent_slots, long_term_prototypes, ...). `plugins`:
         modules or .py files to import first (`stm_jax.plugins`), e.g. those the checkpoint was
-        trained with."""
+        trained with. `downscale`: see the class."""
         load_plugins(plugins)
         memory_fields = _MEMORY_FIELDS | policy_option_names()
         unknown = set(overrides) - _MODEL_FIELDS - memory_fields
@@ -85,33 +114,75 @@ class Segmenter:
             {"checkpoint": str(path), "model": model, "memory": memory}
         )
         model_config, variables = load_model(config)
-        return cls(model_config, variables, memory)
+        return cls(model_config, variables, memory, downscale=downscale)
 
     @property
     def model_config(self) -> ModelConfig:
         return self.stepper.model_config
 
+    def _device(self):
+        leaf = jax.tree.leaves(self.stream.variables)[0]
+        devices = leaf.devices() if isinstance(leaf, jax.Array) else set()
+        return next(iter(devices)) if len(devices) == 1 else jax.local_devices()[0]
+
+    @property
+    def downscaled(self) -> bool:
+        return self.run_size != self.input_size
+
+    def _small(self, labels):
+        return downscale_labels(labels, self.run_size) if self.downscaled else labels
+
+    def _labels(self, probs) -> np.ndarray:
+        if self.downscaled:
+            return upscale_probs(probs, self.input_size, self.stream.num_objects)
+        return _labels(probs)
+
     def start(self, frame, mask, num_objects: int | None = None) -> np.ndarray:
         """Frame 0 (uint8 [H, W, 3]) and its object ids (ints [H, W], 0 = background, 1..N).
         `num_objects`: object slots (default: the largest id in `mask`); raise it to add objects
-        later. Returns the mask as uint8 labels."""
-        self.stream.start(np.asarray(frame, np.uint8), mask, num_objects)
-        return np.asarray(mask, np.uint8)
+        later. Returns the mask as uint8 labels. Raises StepMemoryError if the step does not fit
+        in memory at this size (unless `downscale`)."""
+        frame, mask = np.asarray(frame, np.uint8), np.asarray(mask)
+        height, width = mask.shape
+        objects = int(mask.max(initial=0)) if num_objects is None else num_objects
+        self.run_size = step_memory_size(
+            self.model_config,
+            self.memory_config,
+            tree_bytes(self.stream.variables),
+            height,
+            width,
+            max(1, objects),
+            self._device(),
+            self.memory_fraction,
+            self.downscale,
+            "Segmenter(..., downscale=True)",
+        )
+        self.input_size = (height, width)
+        self.stream.start(downscale_frame(frame, self.run_size), self._small(mask), num_objects)
+        return mask.astype(np.uint8)
 
     def step(self, frame, return_probs: bool = False) -> np.ndarray:
         """Segments the next frame: [H, W] uint8 ids, or [H, W, K] float32 probabilities."""
-        probs = self.stream.step(np.asarray(frame, np.uint8))
-        return np.asarray(probs) if return_probs else np.asarray(self.stream.last_labels)
+        frame = np.asarray(frame, np.uint8)
+        if self.run_size is not None:
+            frame = downscale_frame(frame, self.run_size)
+        probs = self.stream.step(frame)
+        if not self.downscaled:
+            return np.asarray(probs) if return_probs else np.asarray(self.stream.last_labels)
+        if return_probs:
+            return upscale_probs_full(probs, self.input_size)
+        return self._labels(probs)
 
     def add_objects(self, mask, pin: bool = False) -> np.ndarray:
         """New objects in the last frame ([H, W] ids of the new objects, 0 elsewhere): tracked from
         the next frame on. pin=True keeps this frame permanently. Returns the frame's new labels."""
-        return _labels(self.stream.add_objects(mask, pin))
+        return self._labels(self.stream.add_objects(self._small(np.asarray(mask)), pin))
 
     def correct(self, mask) -> np.ndarray:
         """Replaces the last frame's result with `mask` ([H, W] ids) and pins it in memory (see
         `MemoryConfig.permanent_slots`). Returns the mask as labels."""
-        return _labels(self.stream.correct(mask))
+        probs = self.stream.correct(self._small(np.asarray(mask)))
+        return np.asarray(mask, np.uint8) if self.downscaled else _labels(probs)
 
     @property
     def state(self) -> StreamState:
@@ -141,3 +212,5 @@ class Segmenter:
         template = self.stepper.state_shape(self.stream.variables, 1, height, width, num_objects)
         treedef = jax.tree.structure(StreamState(template, frame, probs))
         self.state = jax.tree.unflatten(treedef, leaves)
+        if self.run_size is None:  # a fresh Segmenter continues at the state's frame size
+            self.input_size = self.run_size = (height, width)
