@@ -15,12 +15,15 @@ from stm_jax.cli_errors import EXIT_USER_ERROR, exit_on_user_error
 from stm_jax.inference import preflight
 from stm_jax.inference import stepper as step_module
 from stm_jax.inference.memory_estimate import StepMemoryError, step_estimate, tree_bytes
+from stm_jax.inference.memory_fit import SizePlan
 from stm_jax.inference.rescale import (
     downscale_frame,
     downscale_labels,
+    downscaled_task,
     fitting_size,
     upscale_probs,
 )
+from stm_jax.inference.scheduler import VideoTask
 from stm_jax.inference.step_memory import step_bytes
 from stm_jax.inference.stepper import Stepper
 from stm_jax.io.images import write_palette_png, write_rgb
@@ -176,3 +179,24 @@ def test_segmenter_refuses_by_default_and_downscales_with_the_flag(variables, mo
         np.testing.assert_array_equal(labels, expected)
     assert segmenter.step(frames[1], return_probs=True).shape == (HEIGHT, WIDTH, TINY.num_slots)
     assert segmenter.correct(mask).shape == (HEIGHT, WIDTH)
+
+
+def test_a_downscaled_task_and_its_outputs_at_the_input_size():
+    frame = np.full((HEIGHT, WIDTH, 3), 50, np.uint8)
+    first = np.zeros((HEIGHT, WIDTH), np.uint8)
+    first[:32] = 1
+    given = np.zeros((HEIGHT, WIDTH), np.uint8)
+    given[40:] = 2
+    task = VideoTask("v", [frame, lambda: frame], first, 2, {1: (given, [2])})
+    small = downscaled_task(task, (32, 48))
+    assert small.size == (32, 48) and small.frames[1]().shape == (32, 48, 3)
+    assert small.given_labels[1][0].shape == (32, 48) and small.given_labels[1][1] == [2]
+    plan = SizePlan([small], {id(small): task})
+    probs = np.zeros((32, 48, 3), np.float32)
+    probs[..., 0], probs[16:, :, 2] = 0.4, 0.6
+    np.testing.assert_array_equal(plan.labels(small, 0, probs), first)  # the input mask itself
+    labels = plan.labels(small, 1, probs)
+    assert labels.shape == (HEIGHT, WIDTH) and labels[0, 0] == 0 and labels[-1, -1] == 2
+    # Videos that were not downscaled share the probabilities' path: their argmax.
+    other = VideoTask("w", [frame], first, 1)
+    assert plan.labels(other, 1, probs).shape == (32, 48)

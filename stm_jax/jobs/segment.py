@@ -28,10 +28,9 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import Video, load_first_labels
-from stm_jax.inference.memory_estimate import tree_bytes
+from stm_jax.inference.memory_fit import SizePlan, fit_tasks
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.preflight import check_videos, step_memory_size
-from stm_jax.inference.rescale import downscaled_task, upscale_probs
+from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import plan_outputs
 from stm_jax.inference.settings import VideosPerStep, make_stepper
@@ -58,68 +57,18 @@ def video_task(video: Video, max_objects: int, merge_objects: bool) -> VideoTask
     return VideoTask(video, loaders, labels, num_objects)
 
 
-def fit_in_memory(config, stepper, variables, tasks, device) -> tuple[list[VideoTask], dict]:
-    """Checks that each frame size's step fits in memory before anything compiles
-    (`step_memory_size`); with inference.downscale the videos that do not are segmented smaller.
-    Returns the tasks to run and {video name: its input-size task} for the downscaled ones."""
-    inference = config.get("inference") or {}
-    objects = {}
-    for task in tasks:  # a bucket runs its videos with the most objects of any of them
-        objects[task.size] = max(objects.get(task.size, 1), task.num_objects)
-    weight_bytes = tree_bytes(variables)
-    sizes = {
-        size: step_memory_size(
-            stepper.model_config,
-            stepper.memory_config,
-            weight_bytes,
-            *size,
-            count,
-            device,
-            float(inference.get("memory_fraction", 0.8)),
-            bool(inference.get("downscale", False)),
-            "--config.inference.downscale=True",
-        )
-        for size, count in objects.items()
-    }
-    run, originals = [], {}
-    for task in tasks:
-        if sizes[task.size] == task.size:
-            run.append(task)
-            continue
-        originals[task.key.name] = task
-        run.append(downscaled_task(task, sizes[task.size]))
-    for size, small in sizes.items():
-        if small != size:
-            print(
-                f"[inference] {size[1]}x{size[0]} frames segmented at {small[1]}x{small[0]} "
-                "(inference.downscale: the step does not fit in memory at the input size); "
-                "masks are written at the input size."
-            )
-    return run, originals
-
-
 def write_predictions(
-    stepper, devices, variables, config, tasks, out_root, fingerprints, progress, originals=None
+    stepper, devices, variables, config, plan: SizePlan, out_root, fingerprints, progress
 ):
-    """Runs the tasks through the scheduler; a video's PNGs go to its staging folder on the writer
-    thread, which moves it into place after its last frame. A failure leaves no partial folder.
-    Videos in `originals` (name -> input-size task) were downscaled: frame 0 is written from the
-    input mask, the others from the probabilities resized to the input size."""
+    """Runs the plan's tasks through the scheduler; a video's PNGs go to its staging folder on the
+    writer thread, which moves it into place after its last frame. A failure leaves no partial
+    folder. Downscaled videos' masks are brought back to the input size there (`SizePlan`)."""
     staged = StagedVideos()
     inference = config.get("inference") or {}
-    originals = originals or {}
     with BackgroundWriter() as writer:
 
-        def output(task, index, probs):
-            original = originals.get(task.key.name)
-            if original is None:
-                return np.argmax(probs, axis=-1).astype(np.uint8)
-            if index == 0:
-                return np.asarray(original.first_labels, np.uint8)
-            return upscale_probs(probs, original.size, task.num_objects)
-
         def write(task, index, out):
-            labels = output(task, index, out) if originals else out
+            labels = plan.labels(task, index, out)
             staged.write(task.key.name, f"{task.key.frame_names[index]}.png", labels)
 
         def emit(task, index, out):
@@ -138,12 +87,12 @@ def write_predictions(
                 stepper,
                 devices,
                 variables,
-                tasks,
+                plan.tasks,
                 VideosPerStep(config, stepper),
                 emit,
                 prefetch=inference.get("prefetch", 4),
                 decode_threads=inference.get("decode_threads", 4),
-                return_probs=bool(originals),
+                return_probs=plan.downscaled,
             )
         except BaseException as error:
             writer.submit(staged.abort, error)
@@ -170,10 +119,10 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     total = sum(len(v.frame_paths) for v in todo)
     tasks = [video_task(v, model_config.max_objects, merge_objects) for v in todo]
     devices = local_devices(config)
-    tasks, originals = fit_in_memory(config, stepper, variables, tasks, devices[0])
+    plan = fit_tasks(config, stepper, variables, tasks, devices[0])
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
         write_predictions(
-            stepper, devices, variables, config, tasks, out_root, fingerprints, progress, originals
+            stepper, devices, variables, config, plan, out_root, fingerprints, progress
         )
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils

@@ -34,6 +34,7 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import VideoInputError, list_frames
+from stm_jax.inference.memory_fit import fit_tasks
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder
@@ -75,7 +76,11 @@ def youtube_task(
 
 def write_submission(stepper, config, variables, tasks, submission, plans, progress) -> None:
     """Runs the tasks; each video's predictions are written on the writer thread after its last
-    frame (frames before the first object's appearance are background)."""
+    frame (frames before the first object's appearance are background). Each frame size is
+    checked against the memory first (`stm_jax.inference.memory_fit`: refused, or downscaled with
+    inference.downscale and written at the input size)."""
+    devices = local_devices(config)
+    plan = fit_tasks(config, stepper, variables, [task for task, _ in tasks], devices[0])
     collected = {task.key[0]: {} for task, _ in tasks}
     before = {task.key[0]: names for task, names in tasks}
 
@@ -86,8 +91,9 @@ def write_submission(stepper, config, variables, tasks, submission, plans, progr
     inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
-        def emit(task, index, labels):
+        def emit(task, index, output):
             video, names = task.key
+            labels = plan.labels(task, index, output)
             predictions = collected[video]
             predictions[names[index]] = labels
             if len(predictions) == len(names):
@@ -97,13 +103,14 @@ def write_submission(stepper, config, variables, tasks, submission, plans, progr
 
         segment_on_devices(
             stepper,
-            local_devices(config),
+            devices,
             variables,
-            [task for task, _ in tasks],
+            plan.tasks,
             VideosPerStep(config, stepper),
             emit,
             prefetch=inference.get("prefetch", 4),
             decode_threads=inference.get("decode_threads", 4),
+            return_probs=plan.downscaled,
         )
 
 
