@@ -24,6 +24,7 @@ from stm_jax.inference.rescale import (
     upscale_probs,
 )
 from stm_jax.inference.scheduler import VideoTask
+from stm_jax.inference.sequence_output import StaleOutputError
 from stm_jax.inference.step_memory import step_bytes
 from stm_jax.inference.stepper import Stepper
 from stm_jax.io.images import write_palette_png, write_rgb
@@ -146,6 +147,10 @@ def test_segment_job_refuses_before_compiling_then_downscales(
     first = np.asarray(Image.open(written[0]))
     np.testing.assert_array_equal(first, labels)  # frame 0 is the input mask, at its size
     assert set(np.unique(np.asarray(Image.open(written[-1])))) <= {0, 1, 2}
+    # Downscaled masks are another job's outputs: a run without the flag does not take them as its own.
+    config.inference.downscale = False
+    with pytest.raises(StaleOutputError):
+        run(config, str(tmp_path / "out"))
 
 
 def test_segmenter_refuses_by_default_and_downscales_with_the_flag(variables, monkeypatch):

@@ -48,6 +48,14 @@ class SizePlan:
         return upscale_probs(output, original.size, task.num_objects)
 
 
+def with_downscale(job: dict, config) -> dict:
+    """A job fingerprint that says when inference.downscale is on: its masks may come from smaller
+    frames, so they are not the outputs of the same job without it (absent when off, so outputs
+    written before the flag existed keep their fingerprint)."""
+    inference = config.get("inference") or {}
+    return {**job, "downscale": True} if inference.get("downscale") else job
+
+
 def fit_tasks(config, stepper, variables, tasks, device, say=print) -> SizePlan:
     """Checks every frame size of `tasks` (scheduler `VideoTask`s) against the memory of `device`;
     raises StepMemoryError for a size that does not fit unless inference.downscale is on."""

@@ -28,7 +28,7 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import Video, load_first_labels
-from stm_jax.inference.memory_fit import SizePlan, fit_tasks
+from stm_jax.inference.memory_fit import SizePlan, fit_tasks, with_downscale
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
@@ -111,6 +111,7 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     model_config, memory_config = stepper.model_config, stepper.memory_config
     out_root = Path(workdir) / "predictions"
     job = fp.job_fingerprint(config.checkpoint, model_config, memory_config, merge_objects)
+    job = with_downscale(job, config)
     fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
     mine = videos[jax.process_index() :: jax.process_count()]
     todo, skipped = plan_outputs(out_root, mine, fingerprints, bool(config.get("overwrite")))

@@ -34,7 +34,7 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import VideoInputError, list_frames
-from stm_jax.inference.memory_fit import fit_tasks
+from stm_jax.inference.memory_fit import fit_tasks, with_downscale
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder
@@ -126,6 +126,7 @@ def run(config, workdir: str) -> None:
     job = fp.job_fingerprint(
         config.checkpoint, model_config, stepper.memory_config, merge_objects=False
     )
+    job = with_downscale(job, config)
     job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
     redo = check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
     videos = list(plans)[jax.process_index() :: jax.process_count()]
