@@ -19,9 +19,10 @@ holds instead, from the architecture's widths (`backbone.channels` at strides 4,
   full-resolution float32 probabilities and logits.
 
 Checked against XLA's analysis in tests/test_memory_estimate.py (tiny model, three sizes: within
-1.0x-1.6x, never below). For ResNet-50 STM at the default memory settings: 0.76 GiB at 480x854 with
-one object (XLA: 0.68), 1.30 GiB with two (XLA: 1.09), 42.1 GiB at 2160x3840 with one (XLA: 39.9)
-and 82.7 GiB with two; so it errs on the side of refusing, by 6-20 %.
+1.0x-1.6x, never below). ResNet-50 STM at the default memory settings, estimate / XLA (CPU):
+480x854 0.76 / 0.68 GiB with one object, 1.30 / 1.09 with two; 1080x1920 4.8 / 4.3 and 9.2 / 8.0;
+2160x3840 42.1 / 39.9 and 82.7 / 78.1. STCN at 480x854: 0.86 / 0.68 and 1.30 / 1.02. So it errs on
+the side of refusing, by 6 % at 4K to 30 % at small sizes.
 """
 
 from __future__ import annotations
