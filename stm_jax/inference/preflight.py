@@ -7,11 +7,22 @@ DAVIS the frames that Annotations/ names but JPEGImages/ lacks. All problems of 
 together in one `VideoInputError`, each naming its file, so one run shows everything to fix.
 A frame whose header reads but whose pixels do not (a truncated JPEG) is found only when it is
 decoded; the segment job then leaves no output for that video.
+
+`step_memory_size` then checks that one video's per-frame step fits in memory at each frame size,
+by an estimate that compiles nothing, and refuses in one line (or picks a smaller size to segment
+at, with `inference.downscale`) before anything compiles.
 """
 
 from __future__ import annotations
 
 from stm_jax.inference.input_videos import Video, first_mask_labels, problems_error
+from stm_jax.inference.memory_estimate import (
+    GIB,
+    StepMemoryError,
+    available_memory,
+    step_estimate,
+)
+from stm_jax.inference.rescale import fitting_size
 from stm_jax.io.frames_folder import numbering_gaps
 from stm_jax.io.images import ImageFileError, image_size
 
@@ -95,3 +106,52 @@ def check_videos(videos: list[Video], max_objects: int, merge_objects: bool) -> 
         problems.extend(video_problems(video, max_objects, merge_objects))
     if problems:
         raise problems_error(problems)
+
+
+def step_memory_size(
+    model_config,
+    memory_config,
+    weight_bytes: int,
+    height: int,
+    width: int,
+    objects: int,
+    device,
+    fraction: float,
+    downscale: bool,
+    downscale_hint: str,
+) -> tuple[int, int]:
+    """The frame size to segment (height, width) frames at, checked before anything compiles.
+
+    The analytic estimate of one video's step (`stm_jax.inference.memory_estimate`) must fit in
+    `fraction` of the memory `device` may use (host RAM on a CPU). If it does, the frame's own size;
+    if not, with `downscale` the largest stride-16 size at the same aspect ratio that fits, and
+    otherwise one StepMemoryError line naming the size, the estimate, what is available and the
+    fixes (`downscale_hint` says how to turn downscaling on where the caller is)."""
+    available = available_memory(device)
+    if available is None:
+        return height, width
+    budget = fraction * available
+
+    def needs(h, w):
+        return step_estimate(model_config, memory_config, h, w, objects, weight_bytes)
+
+    estimate = needs(height, width)
+    if estimate.total <= budget:
+        return height, width
+    size = (
+        fitting_size(height, width, lambda h, w: needs(h, w).total <= budget) if downscale else None
+    )
+    if size is not None:
+        return size
+    where = "host RAM" if device.platform == "cpu" else device.device_kind
+    fixes = "fewer objects, a smaller memory.chunk_frames (the read's affinity) or memory.capacity"
+    fix = (
+        f"not even 16 pixels high fits: use {fixes}"
+        if downscale
+        else f"segment downscaled ({downscale_hint}), or use {fixes}"
+    )
+    raise StepMemoryError(
+        f"{width}x{height} frames with {objects} object(s) need about {estimate.total / GIB:.1f} "
+        f"GiB per step but {fraction:g} x {available / GIB:.1f} GiB of {where} is available; "
+        f"{fix}."
+    )

@@ -228,9 +228,11 @@ def segment_on_devices(
     emit: Callable[[VideoTask, int, np.ndarray], None],
     prefetch: int = 4,
     decode_threads: int = 4,
+    return_probs: bool = False,
 ) -> None:
     """The jobs' entry: every bucket's videos shared over `devices` (one thread each, its own
-    replica of the weights), emit(task, frame index, labels) called from those threads.
+    replica of the weights), emit(task, frame index, labels) called from those threads (with
+    return_probs: [H, W, K] probabilities instead of labels).
 
     A bucket's object-slot count is the most objects of any of its videos, whatever the device
     count, so one device and many give the same compiled shapes (with one video per step)."""
@@ -244,7 +246,14 @@ def segment_on_devices(
         def work(item, replica):
             share, objects = item
             outputs = segment_bucket(
-                stepper, replica, share, videos_per_step, objects, pool=pool, prefetch=prefetch
+                stepper,
+                replica,
+                share,
+                videos_per_step,
+                objects,
+                return_probs=return_probs,
+                pool=pool,
+                prefetch=prefetch,
             )
             for task, index, labels in outputs:
                 emit(task, index, labels)

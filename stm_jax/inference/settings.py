@@ -7,6 +7,11 @@ inference.videos_per_step  videos per compiled step; 0 = chosen per frame size a
 inference.memory_fraction  share of the device's memory (its allocator's limit) that sizing may
                            fill; the rest is for the next step's inputs, outputs being read and
                            fragmentation
+inference.downscale        False: a video whose per-frame step would not fit in memory_fraction of the
+                           memory available (host RAM on a CPU; by an estimate made before compiling,
+                           `stm_jax.inference.memory_estimate`) is refused in one line. True: it is
+                           segmented at the largest stride-16 size that fits (bilinear) and its masks
+                           are resized back to the input size (probabilities bilinear, then argmax)
 inference.preset           'default' (the model's dtype) or 'accelerator' (bfloat16 convolutions
                            and matmuls; affinity, softmax and aggregation stay float32)
 inference.prefetch         frames decoded ahead per video
@@ -42,6 +47,7 @@ def inference_block(**overrides) -> ml_collections.ConfigDict:
         dict(
             videos_per_step=0,
             memory_fraction=DEFAULT_MEMORY_FRACTION,
+            downscale=False,
             preset="default",
             prefetch=4,
             decode_threads=4,

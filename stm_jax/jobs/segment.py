@@ -29,6 +29,7 @@ from stm_jax.inference.corrections import correction_labels, parse_frames
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import Video, load_first_labels
+from stm_jax.inference.memory_fit import SizePlan, fit_tasks, with_downscale
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
@@ -63,20 +64,27 @@ def video_task(
     return VideoTask(video, loaders, labels, num_objects, corrections=fixes)
 
 
-def write_predictions(stepper, devices, variables, config, tasks, out_root, fingerprints, progress):
-    """Runs the tasks through the scheduler; a video's PNGs go to its staging folder on the writer
-    thread, which moves it into place after its last frame. A failure leaves no partial folder."""
+def write_predictions(
+    stepper, devices, variables, config, plan: SizePlan, out_root, fingerprints, progress
+):
+    """Runs the plan's tasks through the scheduler; a video's PNGs go to its staging folder on the
+    writer thread, which moves it into place after its last frame. A failure leaves no partial
+    folder. Downscaled videos' masks are brought back to the input size there (`SizePlan`)."""
     staged = StagedVideos()
     inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
-        def emit(task, index, labels):
+        def write(task, index, out):
+            labels = plan.labels(task, index, out)
+            staged.write(task.key.name, f"{task.key.frame_names[index]}.png", labels)
+
+        def emit(task, index, out):
             video = task.key
             if index == 0:
                 writer.submit(
                     staged.start, video.name, out_root / video.name, fingerprints[video.name]
                 )
-            writer.submit(staged.write, video.name, f"{video.frame_names[index]}.png", labels)
+            writer.submit(write, task, index, out)
             writer.submit(progress.update, 1)
             if index == len(video.frame_paths) - 1:
                 writer.submit(staged.finish, video.name)
@@ -86,11 +94,12 @@ def write_predictions(stepper, devices, variables, config, tasks, out_root, fing
                 stepper,
                 devices,
                 variables,
-                tasks,
+                plan.tasks,
                 VideosPerStep(config, stepper),
                 emit,
                 prefetch=inference.get("prefetch", 4),
                 decode_threads=inference.get("decode_threads", 4),
+                return_probs=plan.downscaled,
             )
         except BaseException as error:
             writer.submit(staged.abort, error)
@@ -112,6 +121,7 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
     correct_frames = parse_frames(config.data.get("correct_frames", ""))
     if correct_frames:  # other results: a run without them must not pass for this one
         job["correct_frames"] = list(correct_frames)
+    job = with_downscale(job, config)
     fingerprints = {v.name: fp.video_fingerprint(job, v) for v in videos}
     mine = videos[jax.process_index() :: jax.process_count()]
     todo, skipped = plan_outputs(out_root, mine, fingerprints, bool(config.get("overwrite")))
@@ -119,10 +129,11 @@ def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:
         print(f"Skipping {len(skipped)} video(s) already segmented by this job in {out_root}.")
     total = sum(len(v.frame_paths) for v in todo)
     tasks = [video_task(v, model_config.max_objects, merge_objects, correct_frames) for v in todo]
+    devices = local_devices(config)
+    plan = fit_tasks(config, stepper, variables, tasks, devices[0])
     with tqdm(total=total, unit="frame", desc="segment", dynamic_ncols=True) as progress:
-        devices = local_devices(config)
         write_predictions(
-            stepper, devices, variables, config, tasks, out_root, fingerprints, progress
+            stepper, devices, variables, config, plan, out_root, fingerprints, progress
         )
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils

@@ -41,6 +41,7 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import VideoInputError, list_frames, problems_error
+from stm_jax.inference.memory_fit import fit_tasks, with_downscale
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.scheduler import VideoTask, segment_on_devices
 from stm_jax.inference.sequence_output import check_job_folder, is_complete
@@ -122,14 +123,19 @@ def finished(folder: Path, plan: VideoPlan, job: dict) -> bool:
 def write_submission(stepper, config, variables, tasks, submission, plans, job, progress) -> None:
     """Runs the tasks; each video's output frames go to its staging folder on the writer thread,
     which moves it into place after the video's last frame (the frames before the first object's
-    appearance are never output frames). A failure leaves no partial folder."""
+    appearance are never output frames). A failure leaves no partial folder. Each frame size is
+    checked against the memory first (`stm_jax.inference.memory_fit`: refused, or downscaled with
+    inference.downscale and written at the input size)."""
+    devices = local_devices(config)
+    plan = fit_tasks(config, stepper, variables, [task for task, _ in tasks], devices[0])
     staged = StagedVideos()
     outputs = {video: set(plan.output_frames) for video, plan in plans.items()}
     inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
-        def emit(task, index, labels):
+        def emit(task, index, output):
             video, names = task.key
+            labels = plan.labels(task, index, output)
             if index == 0:
                 folder = submission / "Annotations" / video
                 writer.submit(staged.start, video, folder, video_fingerprint(job, video))
@@ -142,13 +148,14 @@ def write_submission(stepper, config, variables, tasks, submission, plans, job, 
         try:
             segment_on_devices(
                 stepper,
-                local_devices(config),
+                devices,
                 variables,
-                [task for task, _ in tasks],
+                plan.tasks,
                 VideosPerStep(config, stepper),
                 emit,
                 prefetch=inference.get("prefetch", 4),
                 decode_threads=inference.get("decode_threads", 4),
+                return_probs=plan.downscaled,
             )
         except BaseException as error:
             writer.submit(staged.abort, error)
@@ -175,6 +182,7 @@ def run(config, workdir: str) -> None:
     job = fp.job_fingerprint(
         config.checkpoint, model_config, stepper.memory_config, merge_objects=False
     )
+    job = with_downscale(job, config)
     job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
     check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)
     sync("youtubevos checked")  # every process has compared with the old record
