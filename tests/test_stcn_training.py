@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from stm_jax import checkpoint_io
+from stm_jax.cli_errors import ConfigError
 from stm_jax.data.sampling import max_skip_at_step, max_skip_stcn
 from stm_jax.data.synthetic import write_synthetic_davis
 from stm_jax.jobs import train as train_job
@@ -102,6 +103,11 @@ def test_stcn_main_tiny_from_stage0_then_resumes(stage0, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"initialised from our checkpoint {stage0[0]}; 103/103 param leaves" in out
     config.train.num_steps, config.train.eval_every = 3, 0  # (evaluation was checked above)
+    # STCN's skip curriculum is by fractions of the run: more steps change the skips of those
+    # already trained, so the resume must say it continues with changed settings.
+    with pytest.raises(ConfigError, match="train.num_steps: 2 -> 3"):
+        train_job.run(config, str(run))
+    config.resume_changed = True
     resumed = train_job.run(config, str(run))  # finds step 2 in the workdir
     assert f"resumed step 2 from {run}/checkpoints" in capsys.readouterr().out
     assert resumed["step"] == 3 and np.isfinite(resumed["loss"])
