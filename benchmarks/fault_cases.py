@@ -66,6 +66,7 @@ class Cases:
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
+        self.mounts: list[Path] = []
         from stm_jax.data.synthetic import write_synthetic_davis
 
         self.davis = write_synthetic_davis(
@@ -139,7 +140,7 @@ class Cases:
         first, _ = self._training(work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(work / ".lock", 120)
         time.sleep(1)
-        command = main_py("--config", TINY, "--workdir", str(work), "--config.train.lr=1e-3")
+        command = main_py("--config", TINY, "--workdir", str(work), "--config.train.lr=2e-4")
         code, seconds, out = run(command, cwd=ROOT)
         first.terminate()
         first.wait(timeout=300)
@@ -165,7 +166,7 @@ class Cases:
             TINY,
             "--workdir",
             str(work),
-            "--config.train.lr=1e-3",
+            "--config.train.lr=2e-4",
             "--config.train.num_steps=4",
         )
         return " ".join(command[1:]), *run(command, cwd=ROOT)
@@ -175,9 +176,63 @@ class Cases:
         cwd.mkdir()
         run(main_py("--config", str(ROOT / TINY.replace(":tiny", "")) + ":tiny"), cwd=cwd)
         command = main_py(
-            "--config", str(ROOT / "configs/synthetic_cpu.py") + ":tiny", "--config.train.lr=1e-3"
+            "--config", str(ROOT / "configs/synthetic_cpu.py") + ":tiny", "--config.train.lr=2e-4"
         )
         return " ".join(command[1:]) + "  (2nd, no --workdir)", *run(command, cwd=cwd)
+
+    def _small_disk(self, name: str, size: str, *options: str) -> Path | None:
+        """A tmpfs of `size` (root only): a disk that fills, or a read-only one."""
+        mount = self.tmp / name
+        mount.mkdir()
+        proc = subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                ",".join([f"size={size}", *options]),
+                "tmpfs",
+                str(mount),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return None
+        self.mounts.append(mount)
+        return mount
+
+    def case_disk_full_during_save(self):
+        disk = self._small_disk("full", "8m")
+        if disk is None:
+            return "-", "no tmpfs (needs root)", 0.0, ""
+        work = disk / "run"
+        # The first checkpoint fits, later ones do not: the disk fills during the run.
+        command = main_py(
+            "--config",
+            TINY,
+            "--workdir",
+            str(work),
+            "--config.train.num_steps=50",
+            "--config.train.checkpoint_every=1",
+            "--config.train.keep_checkpoints=1000",
+        )
+        code, seconds, out = run(command, cwd=ROOT)
+        lines = len([line for line in out.splitlines() if line.strip()])
+        return (
+            " ".join(command[1:]) + "  (8 MB disk)",
+            code,
+            seconds,
+            (first_error(out) + f" ({lines} lines of output in all)"),
+        )
+
+    def case_read_only_workdir(self):
+        disk = self._small_disk("ro", "1m", "ro")
+        if disk is None:
+            return "-", "no tmpfs (needs root)", 0.0, ""
+        command = main_py("--config", TINY, "--workdir", str(disk))
+        return " ".join(command[1:]) + "  (read-only)", *run(command, cwd=ROOT)
 
     # --- training: bad values ----------------------------------------------------------------
 
@@ -217,8 +272,13 @@ class Cases:
         return command, cwd
 
     def case_two_segment_jobs_one_workdir(self):
+        from stm_jax.data.synthetic import write_synthetic_davis
+
+        long = write_synthetic_davis(  # long enough to still run when the second job starts
+            self.tmp / "davis_long", num_train=0, num_val=1, num_frames=300, height=96, width=128
+        )
         work = self.tmp / "seg2"
-        command, cwd = self._segment(work, f"--config.data.root={self.davis}")
+        command, cwd = self._segment(work, f"--config.data.root={long}")
         first = subprocess.Popen(
             command, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -259,8 +319,14 @@ class Cases:
             f"--config.data.first_mask={mask}",
             config=str(ROOT / "configs/segment.py"),
         )
-        return " ".join(command[1:]) + f"  (in {frames.name}/sub/)", *run(
-            command, cwd=self._subfolder(frames)
+        cwd = self._subfolder(frames)
+        code, seconds, out = run(command, cwd=cwd)
+        written = sorted(str(p.relative_to(work)) for p in (work / "predictions").glob("*/*.png"))
+        return (
+            " ".join(command[1:]) + f"  (in {frames.name}/sub/)",
+            code,
+            seconds,
+            (f"{written[:2]}... ({len(written)} PNGs)" if code == 0 else out),
         )
 
     def _subfolder(self, frames):
@@ -306,7 +372,7 @@ class Cases:
         sys.path.insert(0, str(ROOT))
         from tests.data_fixtures import youtube_valid_tree
 
-        root = youtube_valid_tree(self.tmp / f"yt_{name}")
+        root = youtube_valid_tree(self.tmp / f"yt_{name}").parent
         edit(root)
         command, cwd = self._segment(
             self.tmp / f"ytout_{name}",
@@ -329,11 +395,42 @@ class Cases:
         return self._youtube("noobj", edit)
 
     def case_youtubevos_frame_missing_on_disk(self):
-        def edit(root):
-            frames = sorted((root / "valid/JPEGImages").glob("*/*.jpg"))
-            frames[-1].unlink()
+        def edit(root):  # a frame that meta.json lists
+            (root / "valid/JPEGImages/vid01/00003.jpg").unlink()
 
         return self._youtube("noframe", edit)
+
+    def case_youtubevos_killed_then_rerun(self):
+        sys.path.insert(0, str(ROOT))
+        from tests.data_fixtures import youtube_valid_tree
+
+        root = youtube_valid_tree(self.tmp / "yt_kill", num_videos=12, num_frames=30).parent
+        command, cwd = self._segment(
+            self.tmp / "ytout_kill",
+            f"--config.data.root={root}",
+            config="configs/youtubevos2019_valid.py",
+        )
+        first = subprocess.Popen(
+            command, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        annotations = self.tmp / "ytout_kill" / "submission" / "Annotations"
+        end = time.time() + 300
+        while time.time() < end and len(list(annotations.glob("vid*"))) < 3:
+            time.sleep(0.1)
+        first.kill()
+        first.wait()
+        done_before = sorted(p.name for p in annotations.glob("vid*"))
+        code, seconds, out = run(command, cwd=cwd)
+        lines = [line for line in out.splitlines() if "kipping" in line or "error" in line]
+        return (
+            " ".join(command[1:]) + "  (kill -9, rerun)",
+            code,
+            seconds,
+            (
+                f"{len(done_before)} videos finished before the kill; rerun: "
+                + (lines[0] if lines else first_error(out))
+            ),
+        )
 
     # --- the Python API ------------------------------------------------------------------------
 
@@ -360,6 +457,14 @@ class Cases:
             attempt("float mask", lambda s: s.start(frame, mask.astype(np.float32)))
             attempt("255 in mask", lambda s: s.start(frame, np.where(mask, 255, 0)))
             attempt("add_objects with a tracked id", lambda s: (s.start(frame, mask), s.step(frame), s.add_objects(mask)))
+            big = np.zeros((2160, 3840, 3), np.uint8); big_mask = np.zeros((2160, 3840), np.uint8)
+            big_mask[100:400, 100:600] = 1
+            attempt("4K frame", lambda s: s.start(big, big_mask))
+            def other_state(s):
+                s.start(frame, mask); s.step(frame); s.save_state("state.npz")
+                other = Segmenter.from_checkpoint({str(SHIPPED)!r}, capacity=3, eviction="long_term")
+                other.load_state("state.npz")
+            attempt("load_state from another memory config", other_state)
             """
         )
         code, seconds, out = run([sys.executable, "-c", script], cwd=self.tmp)
@@ -373,6 +478,8 @@ EXPECTED = {  # what a user should get: the exit code (None: see the output)
     "kill9_training_with_workers": -9,
     "segmenter_inputs": 0,
     "frames_dot": 0,
+    "frames_dotdot": 0,
+    "youtubevos_killed_then_rerun": 0,
 }
 
 
@@ -403,6 +510,8 @@ def main(argv=None) -> int:
         print(
             f"| {name} | {code} ({expected}) | {seconds:.1f} | `{command}` | {result} |", flush=True
         )
+    for mount in cases.mounts:
+        subprocess.run(["umount", str(mount)], check=False)
     if args.keep:
         print(f"kept {tmp}")
     else:

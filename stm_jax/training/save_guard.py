@@ -5,6 +5,9 @@ create or replace, permissions) it logs the traceback and, for some failures, th
 `save` then waits forever for a signal the failed thread never sends. `SaveGuard`:
 
 * captures those background errors from orbax's log records (and drops the tracebacks);
+* drops the "Event loop is closed" errors that orbax's writer callbacks raise, as unraisable
+  exceptions, once a failed save has closed their event loop (one traceback per pending write:
+  hundreds of them on a full disk, before the line that says what happened);
 * after each save call and at each step, also asks orbax (`check_for_errors`);
 * on the first failure prints one line naming the checkpoint folder, the step and the steps still
   intact there, and ends the process with exit code 2 (`os._exit`: orbax's blocked threads cannot be
@@ -36,6 +39,8 @@ class _BackgroundErrors(logging.Filter):
         self.errors: list[BaseException] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "did not provide metrics" in str(record.msg):
+            return False  # saves between evaluations have no score by design (best-J&F tracking)
         if record.exc_info and "orbax" in (record.pathname or "") and record.exc_info[1]:
             self.errors.append(record.exc_info[1])
             return False
@@ -65,6 +70,11 @@ def failure_message(directory: Path, step: int, error: BaseException) -> str:
     )
 
 
+def _closed_loop_noise(unraisable) -> bool:
+    error = unraisable.exc_value
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
 class SaveGuard:
     """`with SaveGuard(checkpoint_dir) as guard:` wraps every save, wait and step (see above)."""
 
@@ -78,6 +88,8 @@ class SaveGuard:
     def __enter__(self) -> SaveGuard:
         for name in ("absl", "orbax"):
             logging.getLogger(name).addFilter(self._filter)
+        self._unraisable = sys.unraisablehook
+        sys.unraisablehook = self._drop_closed_loop_noise
         self._watchdog = threading.Thread(target=self._watch, name="save-guard", daemon=True)
         self._watchdog.start()
         return self
@@ -86,6 +98,11 @@ class SaveGuard:
         self._stop.set()
         for name in ("absl", "orbax"):
             logging.getLogger(name).removeFilter(self._filter)
+        sys.unraisablehook = self._unraisable
+
+    def _drop_closed_loop_noise(self, unraisable) -> None:
+        if not _closed_loop_noise(unraisable):
+            self._unraisable(unraisable)
 
     def _fail(self, error: BaseException) -> None:
         message = failure_message(self.directory, self.step if self.step is not None else -1, error)
