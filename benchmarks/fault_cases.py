@@ -81,37 +81,26 @@ class Cases:
         )
         return subprocess.Popen(command, cwd=ROOT, env=env(), text=True, **popen), command
 
-    def case_sigterm_training(self):
-        work = self.tmp / "sigterm"
+    def _signalled_training(self, name: str, sig: signal.Signals):
+        """A training that gets `sig` once it is logging steps; its output and saved steps."""
+        work = self.tmp / name
         proc, command = self._training(work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wait_for(work / "metrics.jsonl")
         time.sleep(3)
         start = time.perf_counter()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=300)
         steps = sorted(int(p.name) for p in (work / "checkpoints").glob("[0-9]*"))
-        out += f"\n(checkpoints after the signal: {steps})"
-        return (
-            " ".join(command[1:]) + "  + SIGTERM",
-            proc.returncode,
-            time.perf_counter() - start,
-            out,
-        )
+        lines = [line for line in out.splitlines() if line.startswith("stopped:")]
+        result = (lines[0] if lines else first_error(out)) + f" (checkpoints: {steps})"
+        command = " ".join(command[1:]) + f"  + {sig.name}"
+        return command, proc.returncode, time.perf_counter() - start, result
+
+    def case_sigterm_training(self):
+        return self._signalled_training("sigterm", signal.SIGTERM)
 
     def case_sigint_training(self):
-        work = self.tmp / "sigint"
-        proc, command = self._training(work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_for(work / "metrics.jsonl")
-        time.sleep(3)
-        start = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=300)
-        return (
-            " ".join(command[1:]) + "  + SIGINT",
-            proc.returncode,
-            time.perf_counter() - start,
-            out,
-        )
+        return self._signalled_training("sigint", signal.SIGINT)
 
     def case_resume_after_sigterm(self):
         work = self.tmp / "sigterm"

@@ -8,12 +8,13 @@ import zipfile
 import pytest
 
 from configs import youtubevos2019_valid
+from stm_jax.inference import memory_fit
 from stm_jax.inference.sequence_output import StaleOutputError
 from stm_jax.jobs import youtubevos
 from tests.data_fixtures import youtube_valid_tree
 from tests.model_fixtures import tiny_run_config, write_tiny_pth
 
-REAL_SEGMENT = youtubevos.segment_on_devices
+REAL_SEGMENT = memory_fit.segment_on_devices
 
 
 class Killed(Exception):
@@ -53,7 +54,7 @@ def stop_in_video(monkeypatch, video, frame_index):
 
         return REAL_SEGMENT(stepper, devices, variables, tasks, per_step, stopping_emit, **kwargs)
 
-    monkeypatch.setattr(youtubevos, "segment_on_devices", segment)
+    monkeypatch.setattr(memory_fit, "segment_on_devices", segment)  # the jobs' scheduler call
     return segmented
 
 

@@ -20,7 +20,8 @@ import numpy as np
 from stm_jax.inference.memory_estimate import tree_bytes
 from stm_jax.inference.preflight import step_memory_size
 from stm_jax.inference.rescale import downscaled_task, upscale_probs
-from stm_jax.inference.settings import DEFAULT_MEMORY_FRACTION
+from stm_jax.inference.scheduler import segment_on_devices
+from stm_jax.inference.settings import DEFAULT_MEMORY_FRACTION, VideosPerStep
 
 FLAG = "--config.inference.downscale=True"
 
@@ -94,3 +95,25 @@ def fit_tasks(config, stepper, variables, tasks, device, say=print) -> SizePlan:
                 "masks are written at the input size."
             )
     return plan
+
+
+def run_plan(stepper, devices, variables, config, plan: SizePlan, emit, on_error) -> None:
+    """Segments the plan's tasks on `devices` with the config's host pipeline, `emit(task, index,
+    output)` per frame; `on_error(error)` runs before any failure propagates (the jobs abort their
+    staging folders there, so no video is left half-written)."""
+    inference = config.get("inference") or {}
+    try:
+        segment_on_devices(
+            stepper,
+            devices,
+            variables,
+            plan.tasks,
+            VideosPerStep(config, stepper),
+            emit,
+            prefetch=inference.get("prefetch", 4),
+            decode_threads=inference.get("decode_threads", 4),
+            return_probs=plan.downscaled,
+        )
+    except BaseException as error:
+        on_error(error)
+        raise

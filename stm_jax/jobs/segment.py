@@ -29,12 +29,12 @@ from stm_jax.inference.corrections import correction_labels, parse_frames
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import Video, load_first_labels
-from stm_jax.inference.memory_fit import SizePlan, fit_tasks, with_downscale
+from stm_jax.inference.memory_fit import SizePlan, fit_tasks, run_plan, with_downscale
 from stm_jax.inference.model_loading import load_model
 from stm_jax.inference.preflight import check_videos
-from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.scheduler import VideoTask
 from stm_jax.inference.sequence_output import plan_outputs
-from stm_jax.inference.settings import VideosPerStep, make_stepper
+from stm_jax.inference.settings import make_stepper
 from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.images import read_label_mask, read_rgb
@@ -71,7 +71,6 @@ def write_predictions(
     writer thread, which moves it into place after its last frame. A failure leaves no partial
     folder. Downscaled videos' masks are brought back to the input size there (`SizePlan`)."""
     staged = StagedVideos()
-    inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
         def write(task, index, out):
@@ -89,21 +88,15 @@ def write_predictions(
             if index == len(video.frame_paths) - 1:
                 writer.submit(staged.finish, video.name)
 
-        try:
-            segment_on_devices(
-                stepper,
-                devices,
-                variables,
-                plan.tasks,
-                VideosPerStep(config, stepper),
-                emit,
-                prefetch=inference.get("prefetch", 4),
-                decode_threads=inference.get("decode_threads", 4),
-                return_probs=plan.downscaled,
-            )
-        except BaseException as error:
-            writer.submit(staged.abort, error)
-            raise
+        run_plan(
+            stepper,
+            devices,
+            variables,
+            config,
+            plan,
+            emit,
+            lambda e: writer.submit(staged.abort, e),
+        )
 
 
 def segment_videos(config, workdir, videos: list[Video] | None = None) -> Path:

@@ -41,11 +41,11 @@ from stm_jax.inference import fingerprint as fp
 from stm_jax.inference.devices import local_devices
 from stm_jax.inference.host_pipeline import BackgroundWriter
 from stm_jax.inference.input_videos import VideoInputError, list_frames, problems_error
-from stm_jax.inference.memory_fit import fit_tasks, with_downscale
+from stm_jax.inference.memory_fit import fit_tasks, run_plan, with_downscale
 from stm_jax.inference.model_loading import load_model
-from stm_jax.inference.scheduler import VideoTask, segment_on_devices
+from stm_jax.inference.scheduler import VideoTask
 from stm_jax.inference.sequence_output import check_job_folder, is_complete
-from stm_jax.inference.settings import VideosPerStep, make_stepper
+from stm_jax.inference.settings import make_stepper
 from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.frames_folder import frame_files
@@ -130,7 +130,6 @@ def write_submission(stepper, config, variables, tasks, submission, plans, job, 
     plan = fit_tasks(config, stepper, variables, [task for task, _ in tasks], devices[0])
     staged = StagedVideos()
     outputs = {video: set(plan.output_frames) for video, plan in plans.items()}
-    inference = config.get("inference") or {}
     with BackgroundWriter() as writer:
 
         def emit(task, index, output):
@@ -145,21 +144,15 @@ def write_submission(stepper, config, variables, tasks, submission, plans, job, 
                 writer.submit(staged.finish, video)
                 writer.submit(progress.update, 1)
 
-        try:
-            segment_on_devices(
-                stepper,
-                devices,
-                variables,
-                plan.tasks,
-                VideosPerStep(config, stepper),
-                emit,
-                prefetch=inference.get("prefetch", 4),
-                decode_threads=inference.get("decode_threads", 4),
-                return_probs=plan.downscaled,
-            )
-        except BaseException as error:
-            writer.submit(staged.abort, error)
-            raise
+        run_plan(
+            stepper,
+            devices,
+            variables,
+            config,
+            plan,
+            emit,
+            lambda e: writer.submit(staged.abort, e),
+        )
 
 
 def sync(name: str) -> None:
