@@ -26,15 +26,18 @@ MEMORY = MemoryConfig(mem_every=3, capacity=12)
 
 
 def segment_all(config, variables, videos, videos_per_step):
+    """Per video its probabilities [T, H, W, K] (frame 0: the given mask) and the stepper used."""
     stepper = Stepper(config, MEMORY)
     tasks = [
         VideoTask(i, list(v.frames), v.labels[0], int(v.labels[0].max()))
         for i, v in enumerate(videos)
     ]
     out = {i: [None] * len(v.frames) for i, v in enumerate(videos)}
-    for task, index, labels in segment_tasks(stepper, variables, tasks, videos_per_step):
-        out[task.key][index] = labels
-    return [np.stack(out[i]) for i in range(len(videos))]
+    for task, index, probs in segment_tasks(
+        stepper, variables, tasks, videos_per_step, return_probs=True
+    ):
+        out[task.key][index] = probs
+    return [np.stack(out[i]) for i in range(len(videos))], stepper
 
 
 def j_and_f(videos, predictions) -> float:
@@ -47,21 +50,28 @@ def j_and_f(videos, predictions) -> float:
 
 
 def measure(videos=16, frames=24, height=64, width=96, seed=7, videos_per_step=8) -> dict:
-    """Returns {'agreement', 'jf_float32', 'jf_bfloat16'} on `videos` generated videos."""
+    """{'agreement', 'jf_float32', 'jf_bfloat16', 'dtypes', 'probability_gap'} on `videos`
+    generated videos: label agreement of frames 1.., J&F of both, the dtypes the two steppers ran
+    and the largest difference of their probabilities."""
     config, variables = load_trained_model(SHIPPED_CHECKPOINT)
     clips = [
         make_synthetic_video(seed + i, frames, height, width, (1, config.max_objects))
         for i in range(videos)
     ]
-    fp32 = segment_all(config, variables, clips, videos_per_step)
+    fp32, fp32_stepper = segment_all(config, variables, clips, videos_per_step)
     bf16_config = dataclasses.replace(config, dtype="bfloat16")
-    bf16 = segment_all(bf16_config, variables, clips, videos_per_step)
-    later = [(a[1:] == b[1:]) for a, b in zip(fp32, bf16)]  # frame 0 is the given mask
+    bf16, bf16_stepper = segment_all(bf16_config, variables, clips, videos_per_step)
+    labels32 = [p.argmax(-1).astype(np.uint8) for p in fp32]
+    labels16 = [p.argmax(-1).astype(np.uint8) for p in bf16]
+    later = [(a[1:] == b[1:]) for a, b in zip(labels32, labels16)]  # frame 0 is the given mask
     agreement = float(np.mean(np.concatenate([x.ravel() for x in later])))
     return {
         "agreement": agreement,
-        "jf_float32": j_and_f(clips, fp32),
-        "jf_bfloat16": j_and_f(clips, bf16),
+        "jf_float32": j_and_f(clips, labels32),
+        "jf_bfloat16": j_and_f(clips, labels16),
+        # what ran: a bf16 run that silently computed in float32 would give a gap of ~0
+        "dtypes": (fp32_stepper.model_config.dtype, bf16_stepper.model_config.dtype),
+        "probability_gap": float(max(np.abs(a[1:] - b[1:]).max() for a, b in zip(fp32, bf16))),
     }
 
 
@@ -82,6 +92,7 @@ def main():
         f"J&F float32 {result['jf_float32']:.4f}  bfloat16 {result['jf_bfloat16']:.4f}  "
         f"difference {result['jf_bfloat16'] - result['jf_float32']:+.4f}"
     )
+    print(f"largest probability difference: {result['probability_gap']:.4f}")
 
 
 if __name__ == "__main__":

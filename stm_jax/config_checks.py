@@ -33,6 +33,9 @@ MINIMUMS = {
     ("inference", "decode_threads"): 1,
 }
 CHOICES = {("model", "dtype"): tuple(DTYPES)}
+# Jobs whose model.dtype may also be 'auto' (resolved by stm_jax.inference.dtype_preset when the
+# model is loaded); training runs the dtype it is given.
+AUTO_DTYPE_JOBS = ("segment", "evaluate", "demo", "youtubevos")
 # (section, field) -> the registry its value names; '' (the family's default) is allowed where the
 # field has one.
 REGISTRY_FIELDS: dict[tuple[str, str], Registry] = {
@@ -71,6 +74,8 @@ def check_config(config, registries: dict | None = None) -> None:
             problems.append(f"{name}={value} must be >= {minimum}")
     for (section, field), allowed in CHOICES.items():
         value = _get(config, section, field)
+        if (section, field) == ("model", "dtype") and config.get("job") in AUTO_DTYPE_JOBS:
+            allowed = ("auto", *allowed)
         if value is not None and value not in allowed:
             problems.append(f"{section}.{field}={value!r} must be one of {', '.join(allowed)}")
     checks = {**REGISTRY_FIELDS, **(registries or {})}

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from stm_jax.inference.dtype_preset import AUTO
 from stm_jax.inference.input_checks import InputError, check_frame, check_mask
 from stm_jax.inference.memory_estimate import tree_bytes
 from stm_jax.inference.model_loading import load_model
@@ -101,7 +102,8 @@ class Segmenter:
         `ModelConfig` overrides, e.g. backbone='resnet50'), a stm_jax training workdir or a
         release export (their own architecture; only max_objects and dtype are taken).
 
-        Overrides: `ModelConfig` fields (max_objects, dtype, ...) and `MemoryConfig` fields
+        Overrides: `ModelConfig` fields (max_objects, dtype ('auto' by default: float32 or
+        bfloat16, whichever is measured faster on this machine, said in one line), ...) and `MemoryConfig` fields
         (capacity, mem_every, eviction, permanent_slots, long_term_prototypes, ...). `plugins`:
         modules or .py files to import first (`stm_jax.plugins`), e.g. those the checkpoint was
         trained with. `downscale`: see the class."""
@@ -114,6 +116,7 @@ class Segmenter:
             )
         model = {
             **ModelConfig.unresolved_defaults(),
+            "dtype": AUTO,  # this machine's preset unless given (stm_jax.inference.dtype_preset)
             **{k: v for k, v in overrides.items() if k in _MODEL_FIELDS},
         }
         memory = {k: v for k, v in overrides.items() if k in memory_fields}

@@ -8,6 +8,7 @@ from pathlib import Path
 import jax
 
 from stm_jax.cli_errors import ConfigError
+from stm_jax.inference.dtype_preset import AUTO, resolve_dtype
 from stm_jax.model.config import ModelConfig
 from stm_jax.weights import load_weights
 
@@ -20,7 +21,9 @@ def load_model(config) -> tuple[ModelConfig, dict]:
     directory is a stm_jax checkpoint (a training workdir, a release export, or the workdir of
     configs/convert.py, which needs no PyTorch), which carries its own model config (only
     `max_objects` and `dtype` of `config.model`, which do not change the weights, are taken from the
-    run config).
+    run config). `model.dtype='auto'` becomes this machine's preset here
+    (`stm_jax.inference.dtype_preset`), so every later use, the fingerprint included, sees the
+    dtype that runs.
     """
     path = config.get("checkpoint", "")
     if not path:
@@ -28,7 +31,13 @@ def load_model(config) -> tuple[ModelConfig, dict]:
             "config.checkpoint is empty: pass --config.checkpoint=STM_weights.pth (official weights), "
             "the workdir of configs/convert.py, or a stm_jax training workdir."
         )
-    weights = load_weights(path, dict(config.model))
+    model = dict(config.model)
+    if "dtype" in model:
+        inference = config.get("inference") or {}
+        if model["dtype"] == AUTO and inference.get("preset") == "accelerator":
+            model["dtype"] = "bfloat16"  # the preset chose it: no automatic choice to announce
+        model["dtype"] = resolve_dtype(model["dtype"])
+    weights = load_weights(path, model)
     if weights.kind == "torchvision":
         raise ConfigError(
             f"{path} is a torchvision ResNet: it holds no STM heads or decoder. Train from it "
@@ -36,7 +45,7 @@ def load_model(config) -> tuple[ModelConfig, dict]:
         )
     model_config, variables = weights.model_config, weights.variables
     if weights.kind == "checkpoint":
-        overrides = {k: config.model[k] for k in ("max_objects", "dtype") if k in config.model}
+        overrides = {k: model[k] for k in ("max_objects", "dtype") if k in model}
         model_config = ModelConfig(**{**model_config.to_dict(), **overrides})
         _warn_if_read_differs(Path(path), weights.meta, config.get("memory", {}), model_config)
     return model_config, jax.device_put(variables)

@@ -25,6 +25,7 @@ from ml_collections import config_dict
 
 from stm_jax.cli_errors import ConfigError
 from stm_jax.data.config import default_data_config
+from stm_jax.inference.dtype_preset import AUTO
 from stm_jax.inference.settings import inference_block
 from stm_jax.memory.config import PROTOCOL_FIELDS, MemoryConfig
 from stm_jax.memory.policy import policy_option_defaults
@@ -111,6 +112,9 @@ def score_config() -> ml_collections.ConfigDict:
 def segment_config() -> ml_collections.ConfigDict:
     """The segment / evaluate jobs; dataset configs override `data`."""
     c = model_config("evaluate")  # segment, then score when the split has full annotations
+    # float32 or bfloat16, whichever is measured faster on this machine (one line says which and
+    # why; stm_jax.inference.dtype_preset); float32 / bfloat16 to choose.
+    c.model.dtype = AUTO
     c.checkpoint = ""  # official STM_weights.pth, or a stm_jax training workdir / checkpoint dir
     c.data = ml_collections.ConfigDict(
         dict(
@@ -174,6 +178,7 @@ def train_config() -> ml_collections.ConfigDict:
 def demo_config() -> ml_collections.ConfigDict:
     """The 'demo' job: a generated video (or yours) with the shipped checkpoint."""
     c = model_config("demo")
+    c.model.dtype = AUTO  # as the segment job
     c.workdir = "demo_out"
     c.checkpoint = ""  # empty: the shipped synthetic_cpu checkpoint
     # Your video instead of the generated one, spelled as for the segment job.
