@@ -20,16 +20,18 @@ from pathlib import Path
 AUTO = "auto"
 OVERRIDE = "set model.dtype to override"
 
-# Whole STM step (ResNet-50, 480x854, 2 objects), bfloat16 s/frame over float32 s/frame... as a
-# speed-up (> 1: bfloat16 is faster), under the best XLA:CPU setting tried, keyed by (jaxlib
-# version, the CPU's bfloat16 matrix unit). In jaxlib 0.10.2 XLA:CPU rewrites every bf16
-# convolution of the step into a float32 one (the optimised HLO shows them as f32 convolutions or
-# f32 YNNPACK fusions), so bf16 only adds conversions.
+# bfloat16's speed-up over float32 (> 1: bfloat16 is faster) for the whole STM step (ResNet-50,
+# 2 objects) under the best XLA:CPU setting measured, by (jaxlib version, the CPU's bfloat16
+# unit). No XLA flag is needed: none made bfloat16 faster. On the AVX-512 BF16 CPU, jaxlib 0.10.2's
+# XLA:CPU computes every bfloat16 convolution of the step in float32 (the optimised HLO holds them
+# as f32 YNNPACK fusions, whatever the oneDNN / XNNPACK / YNNPACK flags), so bfloat16 only adds
+# conversions.
 CPU_BF16_SPEEDUP = {
-    # AMD EPYC (Zen 4), 2 shared cores; default flags, the YNN/XNN dot fusions, oneDNN custom calls.
-    ("0.10.2", "avx512_bf16"): 0.0,
-    # Intel with AMX: each heavy op 0.69-0.98x of float32 under every XLA:CPU flag (convolutions
-    # and the readout matmul); the whole step follows its convolutions.
+    # AMD EPYC with AVX-512 BF16, 2 shared cores, 224x416, steps of both dtypes alternating:
+    # 0.84x (default flags), 0.90x (YNN dot fusion), 0.79x (XNN dot fusion), 0.97x (oneDNN).
+    ("0.10.2", "avx512_bf16"): 0.97,
+    # Intel with AMX, per op (res4 / res2 convolutions, readout matmul): 0.69-0.98x under every
+    # flag; only the affinity matmul, a small share of the step, reached 1.66x (YNN dot fusion).
     ("0.10.2", "amx_bf16"): 0.98,
 }
 BF16_UNITS = ("amx_bf16", "avx512_bf16")  # best first
