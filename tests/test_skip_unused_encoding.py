@@ -5,6 +5,7 @@ evictions, corrections, late objects and batched slots; the encoder really runs 
 that need it (a runtime counter inside the encoding); and the step still compiles once."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -58,11 +59,14 @@ def counting(stepper: Stepper, skip: bool) -> list:
     return runs
 
 
-def stream_video(variables, memory: dict, skip: bool, config=TINY_STCN):
+def stream_video(variables, memory: dict, skip: bool, skip_all: bool = False):
     """One video with a late object, a correction at a non-memory frame and one at a memory frame;
-    returns (probabilities per frame, encodings per frame, the final bank's frame indices)."""
-    stepper = Stepper(config, {"capacity": 4, "chunk_frames": 2, "permanent_slots": 2, **memory})
+    returns (probabilities per frame, encodings per frame, the final bank's frame indices).
+    `skip_all`: a wrong rule that skips memory frames too."""
+    stepper = Stepper(TINY_STCN, {"capacity": 4, "chunk_frames": 2, "permanent_slots": 2, **memory})
     runs = counting(stepper, skip)
+    if skip_all:
+        stepper.core._temporary_is_used = lambda bank, index: jnp.bool_(False)
     frames, labels = random_video(FRAMES, HEIGHT, WIDTH, 3, seed=5)
     first = np.where(labels == 3, 0, labels).astype(np.uint8)  # object 3 appears at frame 3
     stream = VideoStream(stepper, variables)
@@ -85,7 +89,12 @@ def stream_video(variables, memory: dict, skip: bool, config=TINY_STCN):
     return outputs, encodings, bank
 
 
-@pytest.mark.parametrize("policy", sorted(POLICY_MEMORY))
+# 'oldest' (the default) in the quick tier; the other policies compile their own steps (slow tier).
+@pytest.mark.parametrize(
+    "policy",
+    ["oldest"]
+    + [pytest.param(p, marks=pytest.mark.slow) for p in ("least_used", "long_term", "none")],
+)
 def test_stcn_outputs_are_bit_identical_with_the_skip(stcn_variables, policy):
     memory = {"eviction": policy, **POLICY_MEMORY[policy]}
     skipped, skipped_runs, skipped_bank = stream_video(stcn_variables, memory, skip=True)
@@ -102,6 +111,17 @@ def test_stcn_outputs_are_bit_identical_with_the_skip(stcn_variables, policy):
     assert held[:2] == [0, 15] and len(held) == 4 and held[-1] == FRAMES - 1
     if policy != "none":
         assert 20 in held  # the last memory frame went in, evicting an older one
+
+
+def test_a_rule_that_skips_memory_frames_changes_the_outputs(stcn_variables):
+    """The comparison above can fail: skipping memory frame 5's encoding too changes frame 6, the
+    first frame that reads it, and not the frames before."""
+    right, _, _ = stream_video(stcn_variables, {}, skip=True)
+    wrong, wrong_runs, _ = stream_video(stcn_variables, {}, skip=True, skip_all=True)
+    for t in range(1, 6):
+        np.testing.assert_array_equal(wrong[t - 1], right[t - 1], f"frame {t}")
+    assert np.abs(wrong[5] - right[5]).max() > 1e-3  # frame 6
+    assert wrong_runs == [int(t in (7, 15)) for t in range(1, FRAMES)]  # corrections only
 
 
 def test_batched_slots_encode_when_any_active_slot_needs_it(stcn_variables):
@@ -143,13 +163,13 @@ def test_stm_reads_the_previous_frame_so_every_frame_is_encoded():
     stepper = Stepper(TINY, MemoryConfig(capacity=4, chunk_frames=2))
     assert not stepper.core._may_skip_encoding()
     runs = counting(stepper, skip=True)
-    frames, labels = random_video(8, 32, 32, 2, seed=7)
+    frames, labels = random_video(5, 32, 32, 2, seed=7)
     stream = VideoStream(stepper, tiny_variables())
     stream.start(frames[0], labels, 2)
     for frame in frames[1:]:
         stream.step(frame)
     jax.effects_barrier()
-    assert len(runs) == 8  # frame 0 and every later frame
+    assert len(runs) == 5  # frame 0 and every later frame
 
 
 def test_training_never_skips():
