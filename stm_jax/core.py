@@ -29,9 +29,11 @@ from stm_jax.memory.bank import (
     commit_if_memory_frame,
     init_bank,
     read_bank,
+    readable_frames,
     write_temporary,
 )
 from stm_jax.memory.config import MemoryConfig
+from stm_jax.memory.policy import get_policy
 from stm_jax.memory.read import make_read
 from stm_jax.model.aggregation import other_objects, soft_aggregate
 from stm_jax.model.config import ModelConfig
@@ -70,6 +72,11 @@ class Core:
       model_config: the architecture (its family's module does the encoding and decoding).
       memory_config: the read and the bank policy.
       differentiable: training: the read supports reverse-mode gradients.
+
+    Attributes:
+      skips_unused_encoding: `memorize` skips encoding a frame that no read and no commit will use
+        (see `memorize`); on by default in inference, off in training (whose clips read every
+        frame). It can only matter when the protocol does not read the previous frame.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class Core:
         self.family = get_family(model_config)
         self.module = self.family.module()
         self.read = make_read(memory_config, differentiable)
+        self.skips_unused_encoding = not differentiable
 
     def encode_query(self, variables, frames):
         """The query features of frames uint8 [B, H, W, 3] (the family's dict) and their padding."""
@@ -169,10 +177,18 @@ class Core:
             query = {**query, "padded_probs": jax.nn.softmax(aggregated, axis=-1)}
         return Prediction(padding.crop(aggregated), state._replace(bank=bank), query)
 
-    def memorize(self, variables, frames, probs, state: VideoState, query=None) -> VideoState:
+    def memorize(
+        self, variables, frames, probs, state: VideoState, query=None, active=None
+    ) -> VideoState:
         """Commits the previous frame if it is a memory frame (`mem_every`), then stores these
         frames, encoded with `probs` [B, H, W, K] (and their `query` features from `predict`, if
-        at hand), as the temporary slot."""
+        at hand), as the temporary slot.
+
+        With a protocol that does not read the previous frame (STCN's), a temporary frame that is
+        not a memory frame is never read nor kept: `rememorize` (a correction, late objects)
+        re-encodes it before it could be. So when no video (of the `active` [B] bool ones, default
+        all) needs its encoding, one `lax.cond` over the whole batch skips the value encoder; the
+        slot gets zeros and this frame's index, which is all a later commit or read looks at."""
         previous = state.next_frame - 1
         bank = _per_video(
             lambda bank, index: commit_if_memory_frame(bank, index, self.memory_config),
@@ -180,11 +196,49 @@ class Core:
             previous,
         )
         padding = Padding.for_size(*frames.shape[1:3])
-        keys, values = self.encode_memory(
-            variables, frames, probs, state.object_valid, padding, query
-        )
+        key_shape = (*bank.keys.shape[:2], *bank.keys.shape[3:])  # [B, Ok, P, Dk]: one slot
+        value_shape = (*bank.values.shape[:2], *bank.values.shape[3:])
+
+        def encode():
+            keys, values = self.encode_memory(
+                variables, frames, probs, state.object_valid, padding, query
+            )
+            # The cast `write_temporary` does anyway: both branches give the bank's dtype.
+            return keys.astype(bank.keys.dtype), values.astype(bank.values.dtype)
+
+        if self._may_skip_encoding():
+            needed = _per_video(self._temporary_is_used, bank, state.next_frame)
+            if active is not None:
+                needed = needed & active
+            keys, values = jax.lax.cond(
+                jnp.any(needed),
+                encode,
+                lambda: (
+                    jnp.zeros(key_shape, bank.keys.dtype),
+                    jnp.zeros(value_shape, bank.values.dtype),
+                ),
+            )
+        else:
+            keys, values = encode()
         bank = _per_video(write_temporary, bank, keys, values, state.next_frame)
         return VideoState(bank, state.object_valid, state.next_frame + 1)
+
+    def _may_skip_encoding(self) -> bool:
+        """Whether some frame's encoding can go unused (static: the protocol and the policy)."""
+        config = self.memory_config
+        return (
+            self.skips_unused_encoding
+            and not config.read_previous
+            and not get_policy(config).needs_every_frame_encoded
+        )
+
+    def _temporary_is_used(self, bank: MemoryBank, frame_index):
+        """[] bool: a frame written now as the temporary slot of one video's (committed) bank will
+        be read or kept: the bank's own rule (`readable_frames`: a memory frame, or one marked to be
+        pinned), asked with the slot holding `frame_index`."""
+        slot = bank.num_committed
+        marked = bank._replace(frame_index=bank.frame_index.at[slot].set(frame_index))
+        return readable_frames(marked, self.memory_config)[slot]
 
     def rememorize(self, variables, frames, probs, state: VideoState, pin) -> VideoState:
         """Re-encodes the last memorised frames with new `probs` [B, H, W, K] (a correction or

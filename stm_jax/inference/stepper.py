@@ -22,7 +22,8 @@ size and one object-slot count O (a "bucket"). Each slot holds one video or noth
 
 Each step is: predict (query, read, decode, soft aggregation; the read's state, e.g. a policy's usage
 counters, is kept), inject given objects, commit the previous frame if it is a memory frame (evicting
-per policy), encode this frame with its soft probabilities as the new temporary slot. With the
+per policy), encode this frame with its soft probabilities as the new temporary slot (skipped, for
+the whole batch at once, when no active slot will read or keep it: STCN's non-memory frames). With the
 default memory settings this is the official protocol (memory for frame t = {kept f <= t-2} U {t-1},
 each frame encoded once). Every function compiles once per (B, H, W, O); `TRACE_COUNTS` counts
 traces for tests.
@@ -129,7 +130,7 @@ class Stepper:
             probs, batched = inject_objects(
                 probs, batched, one_hot(given_labels, self.num_slots), given_objects
             )
-        stepped = self.core.memorize(variables, frames, probs, batched, query)
+        stepped = self.core.memorize(variables, frames, probs, batched, query, active)
         labels = jnp.argmax(probs, axis=-1).astype(jnp.uint8)
         return labels, probs, _select(active, stepped, state)
 

@@ -14,6 +14,9 @@ static-shaped pytrees):
   the same softmax (keys [Ok, L, Dk], values [O, L, Dv], valid [L]), and `count_extra(bank, mass)`
   receives their attention [Ok, L];
 * at start: `init_state(...)` gives the policy's own pytree, carried as `bank.policy_state`.
+`needs_every_frame_encoded` True makes `Core.memorize` encode every frame even where the protocol
+would never read or keep it (STCN's skips such frames' value encoding), for a policy that looks at
+the temporary frame's keys or values itself.
 `options` declares the policy's own config fields (`config.memory.<name>`, with defaults), read with
 `MemoryConfig.option(name)`.
 
@@ -40,6 +43,7 @@ class MemoryPolicy:
 
     counts_usage: ClassVar[bool] = False
     keeps_frames_when_full: ClassVar[bool] = True
+    needs_every_frame_encoded: ClassVar[bool] = False
     options: ClassVar[dict] = {}
 
     def __init__(self, config):
