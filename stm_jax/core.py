@@ -258,11 +258,17 @@ def inject_objects(probs, state: VideoState, given_probs, given_objects):
       probs: [B, H, W, K] predicted probabilities; given_probs: [B, H, W, K] one-hot of the given
         objects; given_objects: [B, O] bool naming them.
     Returns:
-      (probs, state).
+      (probs, state); the bank records this frame as the start of each newly given object's
+      memory (`MemoryBank.object_start`, read with `memory.per_object_memory`).
     """
     num_slots, num_objects = probs.shape[-1], given_objects.shape[-1]
     given = jnp.zeros((*given_objects.shape[:-1], num_slots), bool)
     given = given.at[..., 1 : num_objects + 1].set(given_objects)[:, None, None, :]
     region = jnp.sum(given_probs * given, axis=-1, keepdims=True)  # pixels of the given objects
     probs = jnp.where(given, given_probs, probs * (1.0 - region))
-    return probs, state._replace(object_valid=state.object_valid | given_objects)
+    new = given_objects & ~state.object_valid  # an object given again keeps its first frame
+    start = jnp.where(new, state.next_frame[:, None], state.bank.object_start)
+    return probs, state._replace(
+        object_valid=state.object_valid | given_objects,
+        bank=state.bank._replace(object_start=start),
+    )

@@ -3,7 +3,8 @@ public code for parity tests: the released checkpoint's module names (`key_encod
 `layer2`, `layer3`; `key_proj.key_proj`; `key_comp`; `value_encoder` with `layer1..3` and `fuser`;
 `decoder`), so `state_dict()` holds every official key, and its published inference loop
 (`run_video`: top-k 20, a memory frame every 5 frames, the previous frame not read, pad to 16 after
-ImageNet normalisation, soft aggregation). Backbones come from tests/torch_stm_reference.py (no
+ImageNet normalisation, soft aggregation) and its YouTube-VOS loop (`run_video_youtube`: one bank
+per object from the frame it is given, the mem_every count restarted at every such frame). Backbones come from tests/torch_stm_reference.py (no
 torchvision download); the value encoder's ResNet has a bias on every conv, as STCN's does.
 """
 
@@ -296,6 +297,83 @@ def run_video(model, frames, first_labels, num_objects, top_k=20, mem_every=5, p
             memory_frames.append(t)
     out = torch.stack(probs)[:, :, 0]  # [T, k + 1, Hp, Wp]
     height, width = frames.shape[1:3]
+    return out[:, :, pad[2] : pad[2] + height, pad[0] : pad[0] + width].numpy()
+
+
+@torch.no_grad()
+def run_video_youtube(model, frames, given, num_objects, top_k=20, mem_every=5, parts=None):
+    """STCN's YouTube-VOS protocol over a whole video (eval_youtube.py / inference_core_yv.py).
+
+    The video is a series of passes, one from each frame where objects are given to the next such
+    frame (that frame included), the last to the end of the video. At the start of a pass, the given
+    masks merge with what the previous pass predicted there (every channel is zeroed under the given
+    objects, the given objects' channels become their masks, then soft aggregation over all
+    objects), and the frame is memorised, with those probabilities, in the bank of every object
+    given so far; a new object's bank starts there. Within a pass a frame is a memory frame when it
+    is >= mem_every frames after the pass's last memory frame (the pass's first frame to begin
+    with); it is memorised unless it ends the pass. Each object reads its own bank (its own top-k),
+    and the objects given so far are soft-aggregated (the others stay 0).
+
+    Args:
+      model: an `STCN` in eval mode.
+      frames: uint8 [T, H, W, 3]; given: {frame index: [H, W] ids of the objects given there (0
+        elsewhere)}; ids 1..num_objects.
+      parts: a dict to fill with each object's memory frames at the end ('memory_frames').
+    Returns:
+      float32 [T, num_objects + 1, H, W] probabilities (background first), cropped to H, W; frames
+      before the first given frame are background 1e-7 and objects 0, as STCN leaves them.
+    """
+    num_frames, height, width = frames.shape[:3]
+    images, pad = pad_divide_by([normalise_frames(frames)], 16, (height, width))
+    images = images[0]
+    prob = torch.zeros((num_objects + 1, num_frames, 1, *images.shape[-2:]))
+    prob[0] = 1e-7
+    enabled, banks = [], {}  # banks: object -> [keys [1, Dk, N], values [1, Dv, N], frames]
+
+    def memorise(t, key, value):
+        for j, obj in enumerate(enabled):
+            bank = banks.setdefault(obj, [key[:, :, :0], value[:1, :, :0], []])
+            bank[0] = torch.cat([bank[0], key], 2)
+            bank[1] = torch.cat([bank[1], value[j : j + 1]], 2)
+            bank[2].append(t)
+
+    starts = sorted(given)
+    for i, start in enumerate(starts):
+        end = starts[i + 1] + 1 if i + 1 < len(starts) else num_frames
+        ids = [int(o) for o in np.unique(given[start]) if o]
+        (mask,), _ = pad_divide_by([one_hot(given[start], num_objects)], 16, (height, width))
+        enabled.extend(ids)
+        region = mask.sum(0) > 0.5  # [1, Hp, Wp]
+        merged = prob[:, start] * ~region
+        for obj in ids:
+            merged[obj] = mask[obj - 1]
+        prob[:, start] = aggregate(merged[1:])
+        key, _, f16, _, _ = model.encode_key(images[start : start + 1])
+        values = model.encode_value(images[start : start + 1], f16, prob[enabled, start])
+        memorise(start, key.flatten(start_dim=2), values.flatten(start_dim=2))
+        last = start
+        for t in range(start + 1, end):
+            memory_frame = t - last >= mem_every
+            key, query_value, f16, f8, f4 = model.encode_key(images[t : t + 1])
+            foreground = torch.cat(
+                [
+                    model.decode(
+                        top_k_read(banks[o][0], banks[o][1], key, top_k), query_value, f8, f4
+                    )
+                    for o in enabled
+                ]
+            )
+            out = aggregate(foreground)
+            prob[0, t] = out[0]
+            for j, obj in enumerate(enabled):
+                prob[obj, t] = out[j + 1]
+            if t != end - 1 and memory_frame:
+                values = model.encode_value(images[t : t + 1], f16, out[1:])
+                memorise(t, key.flatten(start_dim=2), values.flatten(start_dim=2))
+                last = t
+    if parts is not None:
+        parts["memory_frames"] = {obj: bank[2] for obj, bank in banks.items()}
+    out = prob[:, :, 0].transpose(0, 1)  # [T, k + 1, Hp, Wp]
     return out[:, :, pad[2] : pad[2] + height, pad[0] : pad[0] + width].numpy()
 
 

@@ -135,20 +135,21 @@ def with_preset(model_config: ModelConfig, preset: str) -> ModelConfig:
     return model_config
 
 
-def make_stepper(config, model_config: ModelConfig) -> Stepper:
+def make_stepper(config, model_config: ModelConfig, dataset: str = "") -> Stepper:
     """The job's stepper (preset applied; memory fields left unset follow the model family's
-    protocol); turns the compilation cache on if asked."""
+    protocol, for `dataset` if it has its own: `ModelFamily.memory_protocol`); turns the
+    compilation cache on if asked."""
     inference = config.get("inference") or {}
     model_config = with_preset(model_config, inference.get("preset", "default"))
     setup_from_config(config)
-    return cached_stepper(model_config, config.memory)
+    return cached_stepper(model_config, config.memory, dataset)
 
 
-def cached_stepper(model_config: ModelConfig, memory) -> Stepper:
+def cached_stepper(model_config: ModelConfig, memory, dataset: str = "") -> Stepper:
     """The stepper of a model and a memory configuration (`config.memory` or a MemoryConfig; unset
-    protocol fields follow the family's), one per configuration in a process, so a second job run
-    or in-training evaluation reuses its compilations."""
-    protocol = get_family(model_config).memory_defaults
+    protocol fields follow the family's, for `dataset`), one per configuration in a process, so a
+    second job run or in-training evaluation reuses its compilations."""
+    protocol = get_family(model_config).memory_protocol(dataset)
     return _stepper(model_config, MemoryConfig.from_config(memory, protocol))
 
 

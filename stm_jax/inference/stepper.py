@@ -17,6 +17,7 @@ size and one object-slot count O (a "bucket"). Each slot holds one video or noth
   which keeps them out of memory, of the "others" mask and of aggregation.
 * `step_given` is `step` plus objects given at this frame (YouTube-VOS first appearances), as
   labels [B, H, W] uint8 and given_objects [B, O] bool; slots with no given object are unchanged by it.
+  How the given masks merge with the prediction is `memory.given_merge`.
 * `rememorize` re-encodes each slot's last frame with new probabilities (a user's correction, objects
   added after the frame was segmented) and can pin it (`stm_jax.inference.stream`).
 
@@ -36,6 +37,7 @@ import jax.numpy as jnp
 
 from stm_jax.core import Core, VideoState, inject_objects
 from stm_jax.memory.config import MemoryConfig
+from stm_jax.model.aggregation import soft_aggregate
 from stm_jax.model.config import ModelConfig
 
 __all__ = ["TRACE_COUNTS", "Stepper", "VideoState"]
@@ -130,9 +132,28 @@ class Stepper:
             probs, batched = inject_objects(
                 probs, batched, one_hot(given_labels, self.num_slots), given_objects
             )
+            if self.memory_config.given_merge == "reaggregate":
+                probs, query = self._reaggregate(probs, query, batched.object_valid, given_objects)
         stepped = self.core.memorize(variables, frames, probs, batched, query, active)
         labels = jnp.argmax(probs, axis=-1).astype(jnp.uint8)
         return labels, probs, _select(active, stepped, state)
+
+    def _reaggregate(self, probs, query, object_valid, given_objects):
+        """`memory.given_merge='reaggregate'`: soft aggregation over every object once more, in the
+        videos given objects at this frame, of the merged probabilities and of the prediction the
+        family memorises in the padding (STCN's YouTube-VOS loop aggregates its merged frame)."""
+        num_objects = object_valid.shape[-1]
+
+        def again(p):
+            foreground = jnp.moveaxis(p[..., 1 : num_objects + 1], -1, -3)
+            return jax.nn.softmax(soft_aggregate(foreground, object_valid, self.num_slots), -1)
+
+        given = jnp.any(given_objects, axis=-1)[:, None, None, None]
+        probs = jnp.where(given, again(probs), probs)
+        if "padded_probs" in query:
+            padded = query["padded_probs"]
+            query = {**query, "padded_probs": jnp.where(given, again(padded), padded)}
+        return probs, query
 
     def _step(self, variables, frames, state: VideoState, active):
         """One frame of every active slot.

@@ -1,4 +1,4 @@
-"""The 'youtubevos' job: STM over YouTube-VOS valid/test, written in the submission layout + zip.
+"""The 'youtubevos' job: STM or STCN over YouTube-VOS valid/test, in the submission layout + zip.
 
 Run (configs/youtubevos2018_valid.py, configs/youtubevos2019_valid.py):
   python main.py --config configs/youtubevos2018_valid.py --workdir OUT \
@@ -6,7 +6,10 @@ Run (configs/youtubevos2018_valid.py, configs/youtubevos2019_valid.py):
 Reads <root>/<split>/meta.json, first-appearance masks from <root>/<split>/Annotations/<video>/ and
 frames from <root>/<frames_split or split>/JPEGImages/<video>/ (use frames_split='valid_all_frames'
 for the 30 fps release, as STM did). Objects that first appear mid-video are injected at their
-first annotated frame (their mask overwrites the estimate there). Writes
+first annotated frame (their mask overwrites the estimate there). Memory fields left unset follow
+the model family's YouTube-VOS protocol (`ModelFamily.memory_protocol('youtubevos')`; STCN's: each
+object's memory starts at the frame it is given, the mem_every count restarts at every such frame,
+the merged frame is soft-aggregated again), named in the job's fingerprint ("protocol"). Writes
 OUT/submission/Annotations/<video>/<frame>.png for the frames listed in meta.json and
 OUT/submission.zip. Videos are split over processes and local devices like the DAVIS job, with
 `inference.videos_per_step` videos of one frame size per compiled step; a video's PNGs are written
@@ -23,6 +26,7 @@ not yet finished; a run by another job (checkpoint, config, inputs, code) is ref
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -50,6 +54,26 @@ from stm_jax.inference.staged_writer import StagedVideos
 from stm_jax.io.atomic import write_text_atomic
 from stm_jax.io.frames_folder import frame_files
 from stm_jax.io.images import read_label_mask, read_rgb
+from stm_jax.memory.config import PROTOCOL_FIELDS, MemoryConfig
+from stm_jax.model.family import get_family
+
+DATASET = "youtubevos"  # the name of this dataset's protocol in `ModelFamily.memory_protocol`
+
+
+def protocol_name(model_config, memory_config: MemoryConfig) -> str:
+    """The memory protocol a run follows: '<family> youtubevos' (the family's own for YouTube-VOS),
+    '<family>' (its general one, when it has none for YouTube-VOS), or the fields that differ."""
+    family = get_family(model_config)
+    published = {**dataclasses.asdict(MemoryConfig()), **family.memory_protocol(DATASET)}
+    changed = [
+        f"{name}={getattr(memory_config, name)!r}"
+        for name in PROTOCOL_FIELDS
+        if getattr(memory_config, name) != published[name]
+    ]
+    name = model_config.family
+    if DATASET in family.dataset_memory_defaults:
+        name = f"{name} {DATASET}"
+    return f"{name}, changed: {', '.join(changed)}" if changed else name
 
 
 def check_tree(plans: dict[str, VideoPlan], meta: Path, frames_root: Path, max_objects: int):
@@ -169,12 +193,14 @@ def run(config, workdir: str) -> None:
     frames_root = root / (config.data.get("frames_split") or config.data.split) / "JPEGImages"
     check_tree(plans, split_dir / "meta.json", frames_root, int(config.model.max_objects))
     model_config, variables = load_model(config)
-    stepper = make_stepper(config, model_config)
+    stepper = make_stepper(config, model_config, dataset=DATASET)
     model_config = stepper.model_config
     submission = Path(workdir) / "submission"
     job = fp.job_fingerprint(
         config.checkpoint, model_config, stepper.memory_config, merge_objects=False
     )
+    job["protocol"] = protocol_name(model_config, stepper.memory_config)
+    print(f"Memory protocol: {job['protocol']}.")
     job = with_downscale(job, config)
     job["inputs"] = {"root": str(root.resolve()), "frames": str(frames_root.resolve())}
     check_job_folder(submission, job, bool(config.get("overwrite")), fp.JOB_FILE)

@@ -13,7 +13,11 @@ counts usage, `usage` / `reads` hold the attention each position received, and `
 policy's own pytree.
 
 Keys have one row per object (STM) or one row for all objects (Ok = 1, STCN: shared keys).
-All functions are pure and jit-friendly.
+`object_start` [O] is the frame each object was given at (0 for the first frame's objects; set by
+`stm_jax.core.inject_objects`); with `memory.per_object_memory` an object reads only the frames from
+its start on. `last_memory` is the frame last kept, which `memory.mem_every_counts='since_last'`
+counts from (STCN's YouTube-VOS rule: a frame objects are given at is always kept and restarts the
+count). All functions are pure and jit-friendly.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ class MemoryBank(NamedTuple):
     """keys [Ok, S, P, Dk], values [O, S, P, Dv], frame_index [S] (-1 = empty), num_committed [],
     num_pinned [] (permanent slots in use), pin_next [] bool (pin the temporary frame at the next
     commit); usage [Ok, S, P] float32 and reads [S] int32 when the policy counts usage (else None);
-    policy_state: the policy's own pytree (or None)."""
+    policy_state: the policy's own pytree (or None); last_memory [] int32: the last frame kept;
+    object_start [O] int32: the frame each object was given at."""
 
     keys: jax.Array
     values: jax.Array
@@ -44,6 +49,8 @@ class MemoryBank(NamedTuple):
     usage: jax.Array | None = None
     reads: jax.Array | None = None
     policy_state: Any = None
+    last_memory: jax.Array | None = None
+    object_start: jax.Array | None = None
 
     @property
     def valid(self):
@@ -82,6 +89,8 @@ def init_bank(
         policy_state=policy.init_state(
             key_sets, num_objects, slots, positions, key_dim, value_dim, dtype
         ),
+        last_memory=jnp.int32(0),
+        object_start=jnp.zeros((num_objects,), jnp.int32),
     )
 
 
@@ -177,25 +186,32 @@ def pin_temporary(bank: MemoryBank, config: MemoryConfig) -> MemoryBank:
     return bank._replace(pin_next=jnp.bool_(False))
 
 
-def is_memory_frame(frame_index, config: MemoryConfig):
-    """The official keep rule: frame_index % mem_every == 0."""
-    return frame_index % config.mem_every == 0
+def is_memory_frame(frame_index, config: MemoryConfig, bank: MemoryBank | None = None):
+    """The keep rule of `config.mem_every_counts`: 'frame_index' (official STM, STCN on DAVIS):
+    frame_index % mem_every == 0; 'since_last' (STCN on YouTube-VOS): frame_index is >= mem_every
+    frames after the last kept frame, or objects were given at it (their first memory frame).
+    'since_last' reads the bank's `last_memory` and `object_start`, so it needs `bank`."""
+    if config.mem_every_counts == "frame_index":
+        return frame_index % config.mem_every == 0
+    if bank is None:
+        raise ValueError("mem_every_counts='since_last' needs the bank (its last kept frame).")
+    given_here = jnp.any((bank.object_start == frame_index) & (frame_index > 0))
+    return (frame_index - bank.last_memory >= config.mem_every) | given_here
 
 
 def commit_if_memory_frame(bank: MemoryBank, frame_index, config: MemoryConfig) -> MemoryBank:
     """The temporary frame (index `frame_index`) is committed if it is a memory frame; otherwise it
     will simply be overwritten. A temporary frame marked `pin_next` (frame 0, corrections) is pinned
-    instead (`pin_temporary`)."""
+    instead (`pin_temporary`). Either way a kept frame becomes `last_memory`."""
+    memory_frame = is_memory_frame(frame_index, config, bank)
+    kept = bank.pin_next | memory_frame
+    last = jnp.where(kept, jnp.asarray(frame_index, jnp.int32), bank.last_memory)
 
     def keep_rule(b):
-        return jax.lax.cond(
-            is_memory_frame(frame_index, config),
-            lambda b: commit_temporary(b, config),
-            lambda b: b,
-            b,
-        )
+        return jax.lax.cond(memory_frame, lambda b: commit_temporary(b, config), lambda b: b, b)
 
-    return jax.lax.cond(bank.pin_next, lambda b: pin_temporary(b, config), keep_rule, bank)
+    bank = jax.lax.cond(bank.pin_next, lambda b: pin_temporary(b, config), keep_rule, bank)
+    return bank._replace(last_memory=last)
 
 
 def readable_frames(bank: MemoryBank, config: MemoryConfig):
@@ -205,13 +221,21 @@ def readable_frames(bank: MemoryBank, config: MemoryConfig):
         return bank.valid
     temporary = bank.num_committed
     index = bank.frame_index[temporary]
-    kept = is_memory_frame(index, config) | bank.pin_next
+    kept = is_memory_frame(index, config, bank) | bank.pin_next
     slots = jnp.arange(bank.frame_index.shape[0])
     return bank.valid & ((slots != temporary) | kept)
 
 
+def object_frames(bank: MemoryBank, frame_valid):
+    """[O, S] bool: each object's readable frames, those from the frame it was given at on
+    (`per_object_memory`). An object with none left (its frames evicted) reads every frame."""
+    own = frame_valid[None] & (bank.frame_index[None] >= bank.object_start[:, None])
+    return jnp.where(jnp.any(own, axis=1, keepdims=True), own, frame_valid[None])
+
+
 def read_bank(bank: MemoryBank, query_key, config: MemoryConfig, read):
-    """Reads the bank's readable frames (and the policy's extra memory) for every object.
+    """Reads the bank's readable frames (and the policy's extra memory) for every object (with
+    `config.per_object_memory`, each object its own frames: `object_frames`).
 
     Args:
       bank: one video's bank. query_key: [M, Dk]. config: the memory configuration.
@@ -224,6 +248,13 @@ def read_bank(bank: MemoryBank, query_key, config: MemoryConfig, read):
     policy = get_policy(config)
     frame_valid = readable_frames(bank, config)
     extra = policy.extra_memory(bank)
+    if config.per_object_memory:
+        if policy.counts_usage or extra is not None:
+            raise ValueError(
+                f"memory.per_object_memory=True does not combine with memory.eviction="
+                f"{config.eviction!r} (it counts usage or adds memory); choose 'oldest' or 'none'."
+            )
+        frame_valid = object_frames(bank, frame_valid)
     if not policy.counts_usage and extra is None:
         return read(bank.keys, bank.values, frame_valid, query_key[None]), bank
     args = (bank.keys, bank.values, frame_valid, query_key[None], config.similarity)

@@ -6,17 +6,28 @@ from these defaults (`stm_jax.jobs.config_base.memory_block`), and the training 
 read with a bank sized to its clip (`for_training_clip`). None of these fields changes the weights,
 so any checkpoint runs with any memory configuration.
 
-The protocol fields (`PROTOCOL_FIELDS`: similarity, top_k, mem_every, read_previous) are left unset
-(None) in config files: a run then uses its model family's published protocol
-(`ModelFamily.memory_defaults`: STM's or STCN's), and anything the user sets wins.
+The protocol fields (`PROTOCOL_FIELDS`: similarity, top_k, mem_every, read_previous,
+mem_every_counts, per_object_memory, given_merge) are left unset (None) in config files: a run then
+uses its model family's published protocol (`ModelFamily.memory_defaults`: STM's or STCN's; the
+YouTube-VOS job adds `ModelFamily.youtubevos_memory_defaults`), and anything the user sets wins.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-PROTOCOL_FIELDS = ("similarity", "top_k", "mem_every", "read_previous")
+PROTOCOL_FIELDS = (
+    "similarity",
+    "top_k",
+    "mem_every",
+    "read_previous",
+    "mem_every_counts",
+    "per_object_memory",
+    "given_merge",
+)
 LONG_TERM_SELECTIONS = ("usage", "random")
+MEM_EVERY_COUNTS = ("frame_index", "since_last")
+GIVEN_MERGES = ("replace", "reaggregate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +42,17 @@ class MemoryConfig:
     mem_every: keep every mem_every-th frame (official protocol: 5), >= 1.
     read_previous: the previous frame is read even when it is not a memory frame (STM: True; STCN's
       protocol: False, only memory frames are read).
+    mem_every_counts: which frames are memory frames. 'frame_index': frame_index % mem_every == 0
+      (STM; STCN on DAVIS). 'since_last': a frame >= mem_every frames after the last memory frame,
+      and every frame where objects are given, which restarts the count (STCN on YouTube-VOS).
+    per_object_memory: each object reads only the memory frames from the frame it was given at on,
+      with its own softmax / top-k over them (STCN on YouTube-VOS). False: every object reads every
+      memory frame (an object given late also reads frames from before it appeared, with an empty
+      mask there).
+    given_merge: how the masks of objects given at a later frame merge with the prediction there.
+      'replace': they replace it where present, the other objects' probabilities are zeroed under
+      them. 'reaggregate': the same, then soft aggregation runs again over every object (STCN on
+      YouTube-VOS; the background is recomputed from the objects).
     eviction: the memory policy (`stm_jax.memory.policy.POLICIES`): what a full bank keeps, evicts or
       consolidates. 'oldest' drops the oldest working frame (the first frame and corrections are
       permanent, see permanent_slots); 'none' stops keeping; 'long_term' consolidates the oldest
@@ -56,6 +78,9 @@ class MemoryConfig:
     capacity: int = 40
     mem_every: int = 5
     read_previous: bool = True
+    mem_every_counts: str = "frame_index"
+    per_object_memory: bool = False
+    given_merge: str = "replace"
     eviction: str = "oldest"
     permanent_slots: int = 1
     long_term_prototypes: int = 16
@@ -77,6 +102,11 @@ class MemoryConfig:
                 "memory.capacity must be >= 2 (the first frame + the previous one)",
             ),
             (self.mem_every >= 1, "memory.mem_every must be >= 1 (1 = keep every frame)"),
+            (
+                self.mem_every_counts in MEM_EVERY_COUNTS,
+                f"memory.mem_every_counts must be one of {MEM_EVERY_COUNTS}",
+            ),
+            (self.given_merge in GIVEN_MERGES, f"memory.given_merge must be one of {GIVEN_MERGES}"),
             (
                 1 <= self.permanent_slots <= self.capacity - 1,
                 "memory.permanent_slots must be in [1, capacity - 1] (the temporary slot stays free)",

@@ -5,6 +5,9 @@ The read's contract (what `make_read(config)` returns, used by inference and tra
        query_keys [Ok or 1, M, Dk]) -> readout [O, M, Dv] float32
 i.e. for every object and query pixel, the softmax-weighted (over all valid memory positions of all
 S frames) sum of memory values. Invalid frames never contribute, whatever they hold (NaN included).
+frame_valid may also be [O, S]: each object reads its own frames (STCN's YouTube-VOS protocol, where
+an object's memory starts at the frame it is given), with its own softmax and top-k; the affinity
+is still computed once when keys are shared.
 Ok is O (STM: keys per object) or 1 (STCN: one key per position for every object, so one affinity
 serves all objects and is computed once).
 
@@ -104,7 +107,7 @@ def read_chunked(
 
     if top_k:
         flat_values = memory_values.reshape(num_objects, num_frames * positions, value_dim)
-        key_sets = max(memory_keys.shape[0], query_keys.shape[0])
+        key_sets = _key_sets(memory_keys, query_keys, frame_valid)
         return _read_chunked_top_k(
             chunk, loop, chunk_frames * positions, flat_values, num_queries, top_k, key_sets
         )
@@ -113,41 +116,52 @@ def read_chunked(
         i, *softmax = state
         return (i + 1, *online_softmax_update(softmax, *chunk(i)))
 
-    _, _, total, accumulator = loop(
-        body, (jnp.int32(0), *online_softmax_init(memory_keys, query_keys, memory_values))
-    )
+    init = online_softmax_init(memory_keys, query_keys, memory_values, frame_valid)
+    _, _, total, accumulator = loop(body, (jnp.int32(0), *init))
     return accumulator / total[..., None]
 
 
+def _key_sets(memory_keys, query_keys, frame_valid):
+    """Rows of the softmax statistics: O with keys per object or a per-object frame_valid, else 1."""
+    per_object = frame_valid.shape[0] if frame_valid.ndim == 2 else 1
+    return max(memory_keys.shape[0], query_keys.shape[0], per_object)
+
+
 def valid_chunks(frame_valid, chunk_frames: int):
-    """The number of chunks up to the last valid frame (valid frames are a prefix in the bank, but
-    any pattern is read correctly: invalid frames inside the visited chunks are masked)."""
+    """The number of chunks up to the last valid frame of any object (valid frames are a prefix in
+    the bank, but any pattern is read correctly: invalid frames inside the visited chunks are
+    masked)."""
+    if frame_valid.ndim == 2:
+        frame_valid = jnp.any(frame_valid, axis=0)
     last_valid = jnp.max(jnp.where(frame_valid, jnp.arange(frame_valid.shape[0]), -1))
     return (last_valid + chunk_frames) // chunk_frames
 
 
 def chunk_scores(memory_keys, memory_values, frame_valid, query_keys, chunk_frames, similarity, i):
     """Chunk i of the memory: (scores [Ok, n, M] float32 with -inf at invalid frames, values [O, n, Dv]
-    with 0 there), n = chunk_frames * positions."""
+    with 0 there), n = chunk_frames * positions; with a per-object frame_valid [O, T] the scores
+    have one row per object ([O, n, M])."""
     num_objects, _, positions, value_dim = memory_values.shape
     start = i * chunk_frames
     keys = jax.lax.dynamic_slice_in_dim(memory_keys, start, chunk_frames, axis=1)
     values = jax.lax.dynamic_slice_in_dim(memory_values, start, chunk_frames, axis=1)
-    valid = jax.lax.dynamic_slice_in_dim(frame_valid, start, chunk_frames)
+    valid = jax.lax.dynamic_slice_in_dim(frame_valid, start, chunk_frames, axis=-1)
     keys = keys.reshape(keys.shape[0], chunk_frames * positions, -1)
     values = values.reshape(num_objects, chunk_frames * positions, value_dim)
     scores = affinity(keys, query_keys, similarity)
-    valid = jnp.repeat(valid, positions)
+    valid = jnp.repeat(valid, positions, axis=-1)[..., None]  # [n, 1] or [O, n, 1]
     # Zero the values of invalid slots too: 0 weight times a stale non-finite value is still NaN.
-    values = jnp.where(valid[:, None], values, 0)
-    return jnp.where(valid[:, None], scores, -jnp.inf), values
+    values = jnp.where(valid, values, 0)
+    return jnp.where(valid, scores, -jnp.inf), values
 
 
-def online_softmax_init(memory_keys, query_keys, memory_values):
+def online_softmax_init(memory_keys, query_keys, memory_values, frame_valid=None):
     """(running max, running sum, accumulator) before any memory position was seen; the softmax
-    statistics have one row per key set (O, or 1 with shared keys), the accumulator one per object."""
+    statistics have one row per key set (O, or 1 with shared keys and a frame_valid shared by all
+    objects), the accumulator one per object."""
     num_objects, value_dim = memory_values.shape[0], memory_values.shape[-1]
-    key_sets = max(memory_keys.shape[0], query_keys.shape[0])
+    valid = jnp.zeros((1,), bool) if frame_valid is None else frame_valid
+    key_sets = _key_sets(memory_keys, query_keys, valid)
     num_queries = query_keys.shape[-2]
     return (
         jnp.full((key_sets, num_queries), -jnp.inf, jnp.float32),
@@ -211,6 +225,9 @@ def _read_chunked_top_k(chunk, loop, chunk_size, flat_values, num_queries, top_k
     values = jax.vmap(lambda v, idx: v[idx])(
         flat_values.astype(jnp.float32), index
     )  # [O, M, k, Dv]
+    # Fewer valid positions than k leave -inf entries: weight 0, and their values (stale, maybe
+    # non-finite) zeroed so that 0 * NaN does not reach the readout.
+    values = jnp.where(jnp.isfinite(scores)[..., None], values, 0.0)
     return jnp.einsum("omk,omkv->omv", weights, values, precision=jax.lax.Precision.HIGHEST)
 
 

@@ -51,6 +51,9 @@ class ModelFamily:
     defaults: ClassVar[dict] = {}
     # The published inference protocol: `MemoryConfig` fields the user did not set take these.
     memory_defaults: ClassVar[dict] = {}
+    # A dataset's own published protocol, on top of memory_defaults (`memory_protocol`), by name:
+    # e.g. {'youtubevos': {...}}, used by the YouTube-VOS job.
+    dataset_memory_defaults: ClassVar[dict] = {}
     # Where training reads memory otherwise (e.g. {'top_k': 0}: STCN trains with the full softmax).
     training_memory_defaults: ClassVar[dict] = {}
     # The module types `train.remat` may rematerialise: 'encoders', and 'all' adds 'decoders'.
@@ -66,6 +69,11 @@ class ModelFamily:
 
     def __init__(self, config):
         self.config = config
+
+    def memory_protocol(self, dataset: str = "") -> dict:
+        """The published protocol's `MemoryConfig` fields: memory_defaults, then those of `dataset`
+        (a key of dataset_memory_defaults, e.g. 'youtubevos'; '' = none)."""
+        return {**self.memory_defaults, **self.dataset_memory_defaults.get(dataset, {})}
 
     def module(self) -> nn.Module:
         raise NotImplementedError

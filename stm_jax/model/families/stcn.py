@@ -101,6 +101,16 @@ class StcnFamily(ModelFamily):
     # eval_davis.py: L2 affinity, top-20 read, a memory frame every 5 frames, the previous frame not
     # read (include_last False).
     memory_defaults = {"similarity": "l2", "top_k": 20, "mem_every": 5, "read_previous": False}
+    # eval_youtube.py / inference_core_yv.py: each object has its own memory from the frame it is
+    # given on; frames where objects are given are memory frames and restart the mem_every count;
+    # the given masks merged into the prediction are soft-aggregated again.
+    dataset_memory_defaults = {
+        "youtubevos": {
+            "mem_every_counts": "since_last",
+            "per_object_memory": True,
+            "given_merge": "reaggregate",
+        }
+    }
     # STCN trains with the full softmax over memory; top-k is an inference-time read only.
     training_memory_defaults = {"top_k": 0}
     encoder_modules = (QueryEncoder, ValueEncoder)
