@@ -82,7 +82,7 @@ def test_interrupted_run_resumes_with_unfinished_videos_only(tmp_path, monkeypat
 
     other = make_config(tmp_path / "ytvos", config.checkpoint)
     other.memory.mem_every = 2
-    with pytest.raises(StaleOutputError, match=r"another job \(differs: memory.mem_every\)"):
+    with pytest.raises(StaleOutputError, match=r"another job \(differs: memory.mem_every\b"):
         youtubevos.run(other, str(out))
 
     done = {p: p.stat().st_mtime_ns for p in (annotations / videos[0]).iterdir()}
