@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import segment as segment_config
 from stm_jax.data.synthetic import make_synthetic_video
@@ -39,6 +40,7 @@ def test_strides_channels_and_side_inputs():
     assert "plain4_1" in variables["params"]["Encoder_Q"]
 
 
+@pytest.mark.slow
 def test_train_with_the_backbone_then_segment(tmp_path):
     from tests.train_fixtures import tiny_config
 

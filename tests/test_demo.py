@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from stm_jax.data.synthetic import make_synthetic_video
@@ -28,6 +29,7 @@ def run_demo(*args, logs_allowed=False):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_demo_on_generated_video_reaches_the_promised_score(tmp_path):
     out = run_demo("--workdir", str(tmp_path))
     line = next(line for line in out.splitlines() if line.startswith("J&F "))

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks import device_check
 from tests.test_train_parallel import ROOT
 from tests.train_fixtures import cache_env
@@ -15,6 +17,7 @@ def table(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in row] for row in rows[1:]]  # without the column names
 
 
+@pytest.mark.slow
 def test_dry_run_prints_every_row_on_cpu():
     # The test cache: the rows' steps that other tests compile (the accelerator benchmark's,
     # the bf16 accuracy test's) compile once.

@@ -40,6 +40,7 @@ def test_training_records_are_the_annotated_frames(tmp_path):
         DATASETS.get("video_folders")(root, sequences="nope")
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_on_the_layout(tmp_path):
     root = write_tree(tmp_path / "data")
     config = tiny_config(num_steps=2)

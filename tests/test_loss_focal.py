@@ -4,6 +4,7 @@ field, and a tiny training run selected by `train.loss`."""
 import math
 
 import numpy as np
+import pytest
 
 from stm_jax.jobs import train as train_job
 from stm_jax.jobs.config_base import train_config
@@ -30,6 +31,7 @@ def test_focal_loss_by_hand():
     )
 
 
+@pytest.mark.slow
 def test_training_with_the_focal_loss(tmp_path):
     config = tiny_config(num_steps=2)
     config.train.loss = "focal"

@@ -58,6 +58,7 @@ def segment_args(workdir, frames, mask, checkpoint):
     ]
 
 
+@pytest.mark.slow
 def test_a_plugin_trains_segments_and_is_required_by_its_checkpoint(tmp_path, plugin_file):
     trained = tmp_path / "trained"
     result = main_py(*TRAIN, "--workdir", trained, f"--config.plugins={plugin_file}")
