@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stm_jax.model.conv import conv2d_nhwc
 from stm_jax.model.max_pool import max_pool_nhwc
 
 BN_EPSILON = 1e-5
@@ -106,7 +107,7 @@ class Conv2d(nn.Module):
     """A square 2-D convolution with explicit symmetric padding, NHWC, any number of leading batch
     axes; parameters 'kernel' [k, k, in, out] (HWIO) and optional 'bias' [out], initialised per
     `init` (see CONV_INITS). Computes exactly what `flax.linen.Conv` computes with the same
-    arguments (one lax.conv_general_dilated, then the bias)."""
+    arguments (one convolution, `conv.conv2d_nhwc`, then the bias)."""
 
     features: int
     kernel: int
@@ -123,14 +124,8 @@ class Conv2d(nn.Module):
         kernel = self.param("kernel", _kernel_init(self.init), shape, jnp.float32)
         lead = x.shape[:-3]
         x = x.reshape(-1, *x.shape[-3:]).astype(self.dtype)
-        pad = (self.padding, self.padding)
-        y = jax.lax.conv_general_dilated(
-            x,
-            kernel.astype(self.dtype),
-            (self.stride, self.stride),
-            (pad, pad),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+        # Same values as lax.conv_general_dilated; its kernel gradient stays fast in loops (conv.py).
+        y = conv2d_nhwc(x, kernel.astype(self.dtype), self.stride, self.padding)
         if self.use_bias:
             fan_in = self.kernel * self.kernel * in_features
             bias = self.param("bias", _bias_init(self.init, fan_in), (self.features,), jnp.float32)

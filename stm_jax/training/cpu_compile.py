@@ -19,7 +19,8 @@ Accelerators get XLA's defaults: nothing here reaches a GPU or TPU program
 3. The allocator tip of CPU training (`allocator_hint`): a message, on CPU only.
 
 Not settings, and not CPU-only: the formulations chosen for XLA:CPU's speed (1x1 convolutions as
-matmuls, the max-pool's and the loss's scatter-free gradients, the remat's custom_vjp with its token
+matmuls, the convolutions' kernel gradient in canonical form (`stm_jax.model.conv`: fast inside the
+accumulation loop), the max-pool's and the loss's scatter-free gradients, the remat's custom_vjp with its token
 chain) are plain JAX with the same values on every platform, and the lowering tests export them for
 TPU and GPU; whether they are also the fast choice there is for `benchmarks/device_check.py` to show.
 """
