@@ -49,15 +49,20 @@ def test_training_read_has_gradients_and_matches_its_memory_config():
     variables = tiny_variables(seed=4)
     batch = jax.tree.map(jnp.asarray, random_batch(batch=1, frames=3, size=32, objects=2, seed=2))
 
-    def loss(params, memory):
-        logits = clip_logits(TINY, {**variables, "params": params}, batch, True, memory)
-        return jnp.mean(logits[..., 1] ** 2)
+    # Jitted (one program each, as the trainer runs them): op by op, the backward pass alone
+    # dispatched and compiled every primitive separately for about a minute.
+    def logits(params, memory):
+        return clip_logits(TINY, {**variables, "params": params}, batch, True, memory)
 
-    grads = jax.grad(loss)(variables["params"], MemoryConfig())
+    def loss(params, memory):
+        return jnp.mean(logits(params, memory)[..., 1] ** 2)
+
+    grads = jax.jit(jax.grad(loss), static_argnums=1)(variables["params"], MemoryConfig())
     assert float(jnp.abs(grads["KV_M_r4"]["Key"]["kernel"]).max()) > 0
     assert float(jnp.abs(grads["Encoder_M"]["conv1_m"]["kernel"]).max()) > 0
-    dot = clip_logits(TINY, variables, batch, True, MemoryConfig())
-    l2 = clip_logits(TINY, variables, batch, True, MemoryConfig(similarity="l2"))
+    forward = jax.jit(logits, static_argnums=1)
+    dot = forward(variables["params"], MemoryConfig())
+    l2 = forward(variables["params"], MemoryConfig(similarity="l2"))
     assert not np.allclose(dot, l2, atol=1e-4)
 
 

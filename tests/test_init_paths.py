@@ -9,6 +9,7 @@ gets a non-zero gradient at step 0. Before the rule, the torchvision path put ~8
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -37,6 +38,13 @@ def resnet18_pth(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def torchvision_r18(resnet18_pth):
+    """R18 initialised from the calibrated torchvision file: the source of the other paths' tests
+    (read-only; built once)."""
+    return initial_variables(R18, str(resnet18_pth), 0)
+
+
 def natural_batch(objects=2, max_objects=3):
     frames = natural_images(6, SIZE, SIZE, seed=5).reshape(2, 3, SIZE, SIZE, 3)
     labels = np.zeros((2, 3, SIZE, SIZE), np.int32)
@@ -51,14 +59,25 @@ def natural_batch(objects=2, max_objects=3):
     }
 
 
-def check_healthy(config: ModelConfig, variables: dict) -> None:
-    batch = natural_batch(max_objects=config.max_objects)
-    train = default_train_config()
+TRAIN = default_train_config()
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def loss_and_grads(params, batch_stats, batch, config: ModelConfig):
+    """Step 0's loss and gradients; jitted once per model config (the weights and the batch are
+    arguments, not constants), so the init paths of one config share one compiled program."""
 
     def loss(params):
-        return _loss_fn(params, variables["batch_stats"], batch, 0, config, train)
+        return _loss_fn(params, batch_stats, batch, 0, config, TRAIN)
 
-    (value, aux), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(variables["params"])
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+
+def check_healthy(config: ModelConfig, variables: dict) -> None:
+    batch = natural_batch(max_objects=config.max_objects)
+    (value, aux), grads = loss_and_grads(
+        variables["params"], variables["batch_stats"], batch, config
+    )
     fraction = float(aux["saturated"] / aux["fg_pixels"])
     assert fraction < 0.05, fraction
     # Two frames of CE near the uninformative prediction's (~1.7 each on this batch): over 30 draws
@@ -120,8 +139,8 @@ def test_scratch(resnet18_pth):
 
 
 @pytest.mark.slow
-def test_torchvision_resnet(resnet18_pth):
-    variables, note = initial_variables(R18, str(resnet18_pth), 0)
+def test_torchvision_resnet(resnet18_pth, torchvision_r18):
+    variables, note = torchvision_r18
     state = torch.load(resnet18_pth)
     np.testing.assert_array_equal(
         variables["batch_stats"]["Encoder_M"]["backbone"]["res4_1"]["bn2"]["var"],
@@ -149,8 +168,8 @@ def official_pth(variables, path):
 
 
 @pytest.mark.slow
-def test_official_with_other_max_objects_or_backbone(resnet18_pth, tmp_path):
-    source, _ = initial_variables(R18, str(resnet18_pth), 0)
+def test_official_with_other_max_objects_or_backbone(torchvision_r18, tmp_path):
+    source, _ = torchvision_r18
     official_pth(source, tmp_path / "stm.pth")
     other_k = ModelConfig(backbone="resnet18", max_objects=5)
     variables, note = initial_variables(other_k, str(tmp_path / "stm.pth"), 1)
@@ -171,8 +190,8 @@ def test_official_with_other_max_objects_or_backbone(resnet18_pth, tmp_path):
 
 
 @pytest.mark.slow
-def test_our_checkpoint_with_new_heads(resnet18_pth, tmp_path):
-    source, _ = initial_variables(R18, str(resnet18_pth), 0)
+def test_our_checkpoint_with_new_heads(torchvision_r18, tmp_path):
+    source, _ = torchvision_r18
     with ocp.CheckpointManager(tmp_path / "ckpt") as manager:
         manager.save(
             7,

@@ -2,6 +2,7 @@
 and at each evaluation the held-out videos' side-by-side sheets as TensorBoard images, read back
 with TensorBoard's own loader and compared pixel for pixel with the sheets of the predictions."""
 
+import contextlib
 import io
 import re
 
@@ -41,20 +42,25 @@ def test_step_window_means_over_the_last_steps():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """One run for the tests below: 5 steps, a log every 2 steps, an evaluation every 2 steps (and
+    at the last), the progress bar on; returns also what the bar wrote (stderr)."""
     workdir = tmp_path_factory.mktemp("progress") / "run"
     config = load_config("synthetic_cpu")  # the tiny variant
     t = config.train
-    t.num_steps, t.log_every, t.eval_every, t.checkpoint_every = 4, 2, 2, 0
+    t.num_steps, t.log_every, t.eval_every, t.checkpoint_every = 5, 2, 2, 0
     t.progress_bar = True
     config.eval.source.num_videos = 2
-    return config, workdir, train_job.run(config, str(workdir))
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):  # tqdm writes to sys.stderr
+        result = train_job.run(config, str(workdir))
+    return config, workdir, result, stderr.getvalue()
 
 
 @pytest.mark.slow
 def test_logged_loss_is_the_windows_mean(run):
-    _, workdir, _ = run
+    _, workdir, _, _ = run
     rows = {r["step"]: r for r in read_jsonl(workdir / "metrics.jsonl") if "train/loss" in r}
-    assert sorted(rows) == [1, 2, 4]  # the first step, then every log_every
+    assert sorted(rows) == [1, 2, 4, 5]  # the first step, then every log_every, and the last
     assert rows[1]["train/loss"] == pytest.approx(rows[1]["train/loss_step"])
     mean = (rows[1]["train/loss_step"] + rows[2]["train/loss_step"]) / 2
     assert rows[2]["train/loss"] == pytest.approx(mean)
@@ -62,20 +68,15 @@ def test_logged_loss_is_the_windows_mean(run):
 
 
 @pytest.mark.slow
-def test_progress_bar_shows_the_window_loss_and_clips_per_s(tmp_path, capsys):
-    config = load_config("synthetic_cpu")
-    t = config.train
-    t.num_steps, t.log_every, t.eval_every, t.checkpoint_every = 3, 2, 0, 0
-    t.progress_bar = True
-    train_job.run(config, str(tmp_path))
-    bar = capsys.readouterr().err
+def test_progress_bar_shows_the_window_loss_and_clips_per_s(run):
+    _, workdir, _, bar = run
     shown = re.findall(r"loss=([0-9.]+).*?clips_s=([0-9.]+)", bar)
     assert shown, bar[-2000:]
-    rows = {r["step"]: r for r in read_jsonl(tmp_path / "metrics.jsonl") if "train/loss" in r}
-    # The last display is after step 3, whose window holds steps 2 and 3; step 2's loss was logged
-    # (a log step), step 3's too (the last step).
+    rows = {r["step"]: r for r in read_jsonl(workdir / "metrics.jsonl") if "train/loss" in r}
+    # The last display is after step 5, whose window holds steps 4 and 5; step 4's loss was logged
+    # (a log step), step 5's too (the last step).
     final = float(shown[-1][0])
-    mean = (rows[2]["train/loss_step"] + rows[3]["train/loss_step"]) / 2
+    mean = (rows[4]["train/loss_step"] + rows[5]["train/loss_step"]) / 2
     assert final == pytest.approx(mean, abs=1e-4) and float(shown[-1][1]) > 0
 
 
@@ -83,7 +84,7 @@ def test_progress_bar_shows_the_window_loss_and_clips_per_s(tmp_path, capsys):
 def test_each_evaluation_logs_prediction_sheets_as_images(run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    config, workdir, result = run
+    config, workdir, result, _ = run
     accumulator = EventAccumulator(str(workdir / "tensorboard"), size_guidance={"images": 0})
     accumulator.Reload()
     videos = load_eval_videos(config.eval)
@@ -99,7 +100,7 @@ def test_each_evaluation_logs_prediction_sheets_as_images(run):
     expected = prediction_sheets(videos, predictions, 2)
     for tag in tags:
         events = accumulator.Images(tag)
-        assert [e.step for e in events] == [2, 4]  # every evaluation
+        assert [e.step for e in events] == [2, 4, 5]  # every evaluation (each 2 steps, the last)
         logged = np.asarray(Image.open(io.BytesIO(events[-1].encoded_image_string)).convert("RGB"))
         # The last evaluation ran on the final weights: the same predictions, the same sheet.
         np.testing.assert_array_equal(logged, expected[tag.removeprefix("eval/")])
