@@ -13,6 +13,15 @@ import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+# Tests compile with LLVM's lowest optimisation level: the same XLA programs (every HLO pass still
+# runs, so the same values), compiled ~40 % faster and run somewhat slower; most of a test is
+# compiling. Subprocesses that set their own XLA_FLAGS append STM_TEST_XLA_FLAGS (identical rounding
+# on both sides of a comparison). `STM_TEST_FULL_OPT=1` tests the machine code a user runs.
+TEST_XLA_FLAGS = "" if os.environ.get("STM_TEST_FULL_OPT") else "--xla_backend_optimization_level=0"
+os.environ["STM_TEST_XLA_FLAGS"] = TEST_XLA_FLAGS
+if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+
 _MADE_CACHE = None
 if not os.environ.get("STM_TEST_JAX_CACHE"):
     _MADE_CACHE = tempfile.mkdtemp(prefix="stm_jax_test_cache_")

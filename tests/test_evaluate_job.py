@@ -52,7 +52,8 @@ def test_eight_fake_devices_give_the_single_device_result(tmp_path, setup):
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8 "
+        + os.environ.get("STM_TEST_XLA_FLAGS", ""),
     }
     probe = "import jax; print(jax.device_count())"
     devices = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)

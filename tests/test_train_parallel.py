@@ -56,6 +56,10 @@ def _subprocess_env(**extra):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
     env.pop("XLA_FLAGS", None)
     env.update(extra)
+    # The run's test-wide flags (tests/conftest.py), after the caller's.
+    flags = f"{env.get('XLA_FLAGS', '')} {os.environ.get('STM_TEST_XLA_FLAGS', '')}".strip()
+    if flags:
+        env["XLA_FLAGS"] = flags
     return env
 
 
