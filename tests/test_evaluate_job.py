@@ -1,7 +1,6 @@
 """DAVIS evaluate job end to end: CSVs equal the standalone scorer; 8 fake devices equal 1 device."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from stm_jax.data.synthetic import write_synthetic_davis
 from stm_jax.jobs.evaluate import run
 from stm_jax.jobs.score import run as run_score
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
+from tests.test_train_parallel import _subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,12 +49,7 @@ def test_eight_fake_devices_give_the_single_device_result(tmp_path, setup):
     model has near-tie pixels everywhere, so rounding alone can flip a few of them.)
     """
     pth, root = setup
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8 "
-        + os.environ.get("STM_TEST_XLA_FLAGS", ""),
-    }
+    env = _subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=8")
     probe = "import jax; print(jax.device_count())"
     devices = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
     assert devices.stdout.strip() == "8"

@@ -53,7 +53,7 @@ _TRAIN_FIVE = textwrap.dedent(
 
 
 def _subprocess_env(**extra):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     env.pop("XLA_FLAGS", None)
     env.update(extra)
     # The run's test-wide flags (tests/conftest.py), after the caller's.
