@@ -95,6 +95,7 @@ def test_batched_videos_equal_each_video_alone_and_trace_once(model):
         assert_same(more[task.key], alone(model, task))
 
 
+@pytest.mark.slow
 def test_objects_given_mid_video_equal_the_one_video_step(model):
     """YouTube-VOS: an object given at frame 2 of one slot leaves the other slot untouched."""
     video = make_synthetic_video(7, 6, 48, 64, 2)

@@ -3,11 +3,13 @@ the shipped checkpoint on held-out generated videos in bfloat16 labels >= 99.9 %
 float32, and its J&F is within 0.005 of float32's."""
 
 import jax.numpy as jnp
+import pytest
 
 from benchmarks.bf16_accuracy import measure
 from stm_jax.model.config import DTYPES
 
 
+@pytest.mark.slow
 def test_bfloat16_keeps_the_accuracy_bar_on_held_out_videos():
     result = measure(videos=4, frames=10, height=64, width=96, videos_per_step=4)
     # What ran is the real bf16 model: a bf16 run computed in float32 would give the same

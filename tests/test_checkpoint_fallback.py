@@ -13,6 +13,9 @@ from stm_jax.cli_errors import ConfigError
 from stm_jax.jobs import train as train_job
 from tests.train_fixtures import tiny_config
 
+# End-to-end runs of jobs and trainings: the full suite's.
+pytestmark = pytest.mark.slow
+
 
 def _config(num_steps):
     config = tiny_config(num_steps=num_steps)
@@ -48,7 +51,6 @@ def test_inference_load_falls_back_to_the_previous_step(trained, tmp_path, capsy
     assert config.backbone == "tiny"
 
 
-@pytest.mark.slow
 def test_resume_falls_back_and_saves_the_step_again(trained, tmp_path, capsys):
     workdir = _damaged_copy(trained, tmp_path)
     result = train_job.run(_config(12), str(workdir))

@@ -100,6 +100,7 @@ def test_missing_config_file_is_a_one_line_error(tmp_path):
     assert_user_error(result, "cannot load the config file", "No such file or directory")
 
 
+@pytest.mark.slow
 def test_debug_switch_shows_the_traceback(tmp_path):
     args = ["--config", "configs/demo.py", "--workdir", tmp_path, "--config.memory.mem_every=0"]
     for result in (
@@ -110,6 +111,7 @@ def test_debug_switch_shows_the_traceback(tmp_path):
         assert "ConfigError: bad config value" in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors(tmp_path, tiny_pth):
     frames, mask = write_video(tmp_path / "ok")
     void = np.zeros((32, 48), np.uint8)
@@ -135,6 +137,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, tiny_pth):
     assert not list(out.rglob("*.png"))
 
 
+@pytest.mark.slow
 def test_pt_file_runs_quietly_and_another_checkpoint_is_refused(tmp_path, tiny_pth):
     frames, mask = write_video(tmp_path / "video")
     pt = tmp_path / "tiny.pt"

@@ -14,6 +14,9 @@ from stm_jax.data.synthetic import write_synthetic_davis
 from stm_jax.jobs.segment import run
 from tests.model_fixtures import TINY_OVERRIDES, tiny_run_config, write_tiny_pth
 
+# End-to-end runs of jobs and trainings: the full suite's.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "JAX_PLATFORMS": "cpu"}
 MODEL_FLAGS = [f"--config.model.{k}={v}" for k, v in TINY_OVERRIDES.items()]

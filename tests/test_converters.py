@@ -127,6 +127,7 @@ def torchvision_like_state_dict(seed=0):
     return state
 
 
+@pytest.mark.slow
 def test_torchvision_resnet_fills_both_backbones_and_keeps_new_layers_random(tmp_path):
     state = torchvision_like_state_dict()
     path = tmp_path / "resnet50.pth"

@@ -13,7 +13,13 @@ from tests.model_fixtures import TINY, tiny_variables
 from tests.train_fixtures import random_batch
 
 
-@pytest.mark.parametrize("memory", [MemoryConfig(), MemoryConfig(similarity="cosine", top_k=5)])
+@pytest.mark.parametrize(
+    "memory",
+    [
+        MemoryConfig(),
+        pytest.param(MemoryConfig(similarity="cosine", top_k=5), marks=pytest.mark.slow),
+    ],
+)
 def test_training_forward_equals_the_inference_step(memory):
     """Frames 2 and 3 of each clip: the (jitted) training forward's probabilities equal those of the
     jitted inference step run on the same frames with the same first mask, within 1e-5. A clip is

@@ -183,6 +183,7 @@ def test_worker_outlives_its_forking_thread_and_dies_with_its_parent(tmp_path, m
         _reap(process, pids)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 def test_grain_workers_outlive_set_state_which_ends_the_threads_that_forked_them():
     config = default_data_config()

@@ -52,6 +52,7 @@ def test_demo_on_generated_video_reaches_the_promised_score(tmp_path):
     assert len(LIBRARY_LOG_LINE.findall(verbose.stderr)) > 5  # the flag brings them back
 
 
+@pytest.mark.slow
 def test_demo_on_user_frames(tmp_path):
     video = make_synthetic_video(11, num_frames=5, height=64, width=96, num_objects=2)
     for t in range(5):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import pytest
 
 from stm_jax.data.synthetic import make_synthetic_video
 from stm_jax.io.images import write_palette_png
@@ -13,6 +14,7 @@ from stm_jax.io.images import write_palette_png
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_streaming_example_segments_a_gif_and_writes_an_overlay(tmp_path):
     video = make_synthetic_video(11, num_frames=12, height=64, width=96, num_objects=2)
     iio.imwrite(tmp_path / "video.gif", video.frames, duration=100, loop=0)

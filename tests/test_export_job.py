@@ -50,6 +50,7 @@ def export(workdir, **overrides):
     return config
 
 
+@pytest.mark.slow
 def test_runner_masks_equal_the_segment_jobs(tmp_path, video_folder, capsys):
     artifact = tmp_path / "exported"
     config = export(artifact)

@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 import torch
 
 from stm_jax.convert.common import leaves, to_torch, torch_name
@@ -75,6 +76,7 @@ def official_state(variables) -> dict:
     return state
 
 
+@pytest.mark.slow
 def test_official_weights_of_another_width_fill_the_matching_layers(tmp_path):
     donor = flat(init_variables(jax.random.key(99), TINY))
     torch.save(official_state(donor.items()), tmp_path / "stm.pth")
@@ -88,6 +90,7 @@ def test_official_weights_of_another_width_fill_the_matching_layers(tmp_path):
     assert check(variables, matching, wider) == len(matching) < len(donor)
 
 
+@pytest.mark.slow
 def test_our_checkpoint_with_another_config_fills_the_matching_layers(tmp_path):
     donor = init_variables(jax.random.key(99), TINY)
     with ocp.CheckpointManager(tmp_path / "ckpt") as manager:

@@ -43,7 +43,11 @@ def davis_root(tmp_path_factory):
     )
 
 
-@pytest.mark.parametrize("policy", sorted(POLICIES))
+# One policy in the quick tier, every policy in the full suite.
+@pytest.mark.parametrize(
+    "policy",
+    [pytest.param(p, marks=() if p == "oldest" else pytest.mark.slow) for p in sorted(POLICIES)],
+)
 def test_segment_job_equals_the_segmenter(tmp_path, davis_root, policy):
     memory = {**BASE, **POLICIES[policy]}
     config = davis2017_val.get_config()
@@ -69,6 +73,7 @@ def test_segment_job_equals_the_segmenter(tmp_path, davis_root, policy):
         )  # consolidated until the store filled
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["oldest", "permanent_slots"])
 def test_segment_job_with_corrections_equals_segmenter_correct(tmp_path, davis_root, policy):
     """data.correct_frames: the job pins the annotation of those frames as `Segmenter.correct`
@@ -136,6 +141,7 @@ def write_youtube_tree(root: Path, video):
     return name, first, late
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["oldest", "long_term"])
 def test_youtubevos_job_with_a_late_object_equals_segmenter_add_objects(tmp_path, policy):
     memory = {**BASE, **POLICIES[policy]}

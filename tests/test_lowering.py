@@ -137,6 +137,7 @@ def _abstract_train_inputs(mesh, variables, train, batch):
     )
 
 
+@pytest.mark.slow
 def test_cpu_compiler_options_stay_on_cpu_and_a_planted_one_fails(variables, monkeypatch):
     mesh = step_lib.make_mesh(jax.devices()[:1])
     train = default_train_config()
@@ -208,6 +209,7 @@ _EXPORT_TRAIN_STEPS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_data_parallel_train_step_lowers_for_tpu_and_cuda(tmp_path):
     out = tmp_path / "exported.json"
     subprocess.run(

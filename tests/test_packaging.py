@@ -105,6 +105,7 @@ assert agreement > 0.9
 """
 
 
+@pytest.mark.slow
 def test_the_segmenter_api_is_quiet(tmp_path):
     """No absl/orbax warnings (read-only checkpoint notes) from the Python API by default."""
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from configs import davis2017_val
 from stm_jax import Segmenter
@@ -34,6 +35,7 @@ def test_a_full_bank_drops_the_working_frame_with_the_least_attention_per_read()
     np.testing.assert_array_equal(bank.reads[:4], [3, 3, 3, 0])  # counters move with their slots
 
 
+@pytest.mark.slow
 def test_segment_job_equals_segmenter_with_least_used(tmp_path):
     root = write_synthetic_davis(
         tmp_path / "davis", num_train=0, num_val=1, num_frames=20, height=64, width=96, seed=3

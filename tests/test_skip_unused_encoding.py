@@ -125,6 +125,7 @@ def test_stcn_outputs_are_bit_identical_with_the_skip(stcn_variables, policy):
         assert 20 in held  # the last memory frame went in, evicting an older one
 
 
+@pytest.mark.slow
 def test_a_rule_that_skips_memory_frames_changes_the_outputs(stcn_variables):
     """The comparison above can fail: skipping memory frame 5's encoding too changes frame 6, the
     first frame that reads it, and not the frames before."""
@@ -137,6 +138,7 @@ def test_a_rule_that_skips_memory_frames_changes_the_outputs(stcn_variables):
     assert wrong_runs == [int(t in (7, 15)) for t in range(1, FRAMES)]  # corrections only
 
 
+@pytest.mark.slow
 def test_batched_slots_encode_when_any_active_slot_needs_it(stcn_variables):
     """Two slots whose memory frames differ (the second video starts 2 frames later, then idles):
     each step encodes when an active slot is at a memory frame, and both videos' outputs are

@@ -107,6 +107,7 @@ DAVIS_FIELDS = [("given_merge", "replace", 3), ("per_object_memory", False, 4)]
 DAVIS_FIELDS += [("mem_every_counts", "frame_index", 8)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field, value, first_changed", DAVIS_FIELDS)
 def test_each_protocol_field_changes_the_result(youtube_video, field, value, first_changed):
     """The parity above is not automatic: each field, set to the DAVIS protocol's value alone,

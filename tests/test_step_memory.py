@@ -23,6 +23,7 @@ def variables():
     return tiny_variables()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_videos_per_step_from_a_budget_matches_xla_within_20_percent(variables, dtype):
     stepper = Stepper(dataclasses.replace(TINY, dtype=dtype), MemoryConfig(capacity=6))

@@ -144,6 +144,7 @@ def test_config_file_without_or_with_a_failing_get_config(tmp_path, text, fragme
     assert_user_error(result, f"config file {path}", fragment)
 
 
+@pytest.mark.slow
 def test_non_finite_loss_names_its_step_and_that_nothing_was_saved(tmp_path, capsys, monkeypatch):
     # A step that diverges at once, without compiling the real one (tests/test_train_logging.py
     # covers a divergence after a saved step).
@@ -157,6 +158,7 @@ def test_non_finite_loss_names_its_step_and_that_nothing_was_saved(tmp_path, cap
     assert not (tmp_path / "checkpoints" / "1").exists()
 
 
+@pytest.mark.slow
 def test_resume_with_changed_settings_is_refused_naming_them(trained, tmp_path, capsys):
     workdir = _copy(trained, tmp_path / "run")
     saved = (workdir / "config.json").read_text()
@@ -170,6 +172,7 @@ def test_resume_with_changed_settings_is_refused_naming_them(trained, tmp_path, 
     assert not list(workdir.glob("config.previous-*"))
 
 
+@pytest.mark.slow
 def test_resume_with_harmless_changes_and_with_resume_changed(trained, tmp_path):
     workdir = _copy(trained, tmp_path / "run")
     harmless = _config(log_every=5, checkpoint_every=7, eval_every=0, keep_checkpoints=1)
@@ -187,6 +190,7 @@ def test_resume_with_harmless_changes_and_with_resume_changed(trained, tmp_path)
         assert previous["train"]["lr"] == (1e-3 if n == 1 else 1e-2)
 
 
+@pytest.mark.slow
 def test_default_workdir_with_an_unrelated_run_says_to_pass_workdir(
     trained, tmp_path, capsys, monkeypatch
 ):

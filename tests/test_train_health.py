@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from stm_jax.jobs import train as train_job
 from stm_jax.training.health import health_warnings
 from tests.train_fixtures import tiny_config
 
 
+@pytest.mark.slow
 def test_dry_run_reports_health_and_saves_nothing(tmp_path, capsys):
     config = tiny_config(num_steps=100)
     config.train.update(dry_run=2, log_every=50, checkpoint_every=1)
@@ -28,6 +30,7 @@ def test_dry_run_reports_health_and_saves_nothing(tmp_path, capsys):
     assert "past soft aggregation's clamp" not in out
 
 
+@pytest.mark.slow
 def test_dead_start_is_warned_with_the_fix(tmp_path, capsys, monkeypatch):
     original = train_job.initial_variables
 

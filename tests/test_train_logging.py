@@ -52,6 +52,7 @@ def test_inactive_metric_writer_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     real_make = train_job.make_train_step
 

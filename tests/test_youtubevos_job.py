@@ -35,6 +35,7 @@ def write_tree(root):
     return name, first, late
 
 
+@pytest.mark.slow
 def test_submission_layout_with_late_object(tmp_path):
     root = tmp_path / "ytvos"
     name, first, late = write_tree(root)
