@@ -13,25 +13,15 @@ of such convolutions cannot be much faster on one side. Each time is the best of
 
 import argparse
 import os
-import time
 
 import jax
 import numpy as np
 import torch
 
 from benchmarks.frame_speed import make_stcn_reference
+from benchmarks.memory_read import best_time
 from stm_jax.model.family import FAMILIES
 from stm_jax.model.padding import Padding
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # compilation (ours) or warm-up (torch)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def ours_parts(config, variables, x, readout, masks, repeats):
@@ -41,14 +31,10 @@ def ours_parts(config, variables, x, readout, masks, repeats):
     memorize = jax.jit(lambda v, x, m, q: module.apply(v, x, m, m, q, method="encode_memory"))
     query = encode(variables, x)
     return {
-        "key encoder + key_proj + key_comp": best_time(
-            lambda: jax.block_until_ready(encode(variables, x)), repeats
-        ),
-        "decoder, all objects": best_time(
-            lambda: jax.block_until_ready(decode(variables, readout, query)), repeats
-        ),
+        "key encoder + key_proj + key_comp": best_time(encode, variables, x, repeats=repeats),
+        "decoder, all objects": best_time(decode, variables, readout, query, repeats=repeats),
         "value encoder + fuser (memory frames)": best_time(
-            lambda: jax.block_until_ready(memorize(variables, x, masks, query)), repeats
+            memorize, variables, x, masks, query, repeats=repeats
         ),
     }
 
@@ -60,12 +46,12 @@ def torch_parts(model, x, readout, masks, repeats):
     masks = torch.from_numpy(masks[0])[:, None]  # [O, 1, H, W]
     _, query_value, f16, f8, f4 = model.encode_key(frame)
     return {
-        "key encoder + key_proj + key_comp": best_time(lambda: model.encode_key(frame), repeats),
+        "key encoder + key_proj + key_comp": best_time(model.encode_key, frame, repeats=repeats),
         "decoder, all objects": best_time(
-            lambda: model.decode(readout, query_value, f8, f4), repeats
+            model.decode, readout, query_value, f8, f4, repeats=repeats
         ),
         "value encoder + fuser (memory frames)": best_time(
-            lambda: model.encode_value(frame, f16, masks), repeats
+            model.encode_value, frame, f16, masks, repeats=repeats
         ),
     }
 
@@ -80,13 +66,12 @@ def conv_rates(batch, height, width, channels, repeats):
             x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
     )
-    x_jax, k_jax = jax.device_put(x), jax.device_put(kernel)
-    ours = best_time(lambda: jax.block_until_ready(conv(x_jax, k_jax)), repeats)
+    ours = best_time(conv, jax.device_put(x), jax.device_put(kernel), repeats=repeats)
     x_torch = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     k_torch = torch.from_numpy(kernel).permute(3, 2, 0, 1).contiguous()
     with torch.no_grad():
         reference = best_time(
-            lambda: torch.nn.functional.conv2d(x_torch, k_torch, padding=1), repeats
+            torch.nn.functional.conv2d, x_torch, k_torch, None, 1, 1, repeats=repeats
         )
     flop = 2 * batch * height * width * channels * channels * 9
     return flop / ours / 1e9, flop / reference / 1e9
